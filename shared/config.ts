@@ -1,0 +1,109 @@
+import { z } from 'zod';
+
+/**
+ * Kiln's whole configuration: `KILN_*` environment variables, validated once at start.
+ * Defaults select the embedded adapters so that one command runs everything on a laptop.
+ * No adapter reads `process.env` itself; entry points call {@link loadConfig} and pass values down.
+ */
+
+const port = z.coerce.number().int().min(0).max(65535);
+const positiveInt = z.coerce.number().int().min(1);
+const durationMs = z
+  .string()
+  .regex(/^\d+(ms|s|m|h)$/, 'expected a duration such as 500ms, 30s, 5m or 1h')
+  .transform(parseDurationMs);
+
+export const configSchema = z.object({
+  /** Where embedded state lives: Temporal's SQLite file, git mirrors, workspaces, logs. @default .kiln */
+  KILN_DATA_DIR: z.string().min(1).default('.kiln'),
+  /** @default 127.0.0.1 */
+  KILN_API_HOST: z.string().min(1).default('127.0.0.1'),
+  /** @default 8080 */
+  KILN_API_PORT: port.default(8080),
+  /** Bearer token required by every API route except the webhook. */
+  KILN_API_TOKEN: z.string().min(16, 'must be at least 16 characters').default('kiln-local-dev-token'),
+  /** Temporal frontend `host:port`; `embedded` starts a dev server under the data directory. @default embedded */
+  KILN_TEMPORAL_ADDRESS: z.string().min(1).default('embedded'),
+  /** @default default */
+  KILN_TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  /** Port of the embedded Temporal server's frontend. @default 7233 */
+  KILN_TEMPORAL_PORT: port.default(7233),
+  /** Port of the embedded Temporal Web UI. @default 8233 */
+  KILN_TEMPORAL_UI_PORT: port.default(8233),
+  /** Task queue of build and job workflows and orchestration activities. @default kiln-orchestrator */
+  KILN_ORCHESTRATOR_TASK_QUEUE: z.string().min(1).default('kiln-orchestrator'),
+  /** Task queue of runner activities (launch, await, cancel, destroy). @default kiln-runner */
+  KILN_RUNNER_TASK_QUEUE: z.string().min(1).default('kiln-runner'),
+  /** YAML file listing projects (repo, clone URL, webhook secret, pipeline path). @default kiln.projects.yaml */
+  KILN_PROJECTS_FILE: z.string().min(1).default('kiln.projects.yaml'),
+  /** Jobs of one build running at once. @default 50 */
+  KILN_MAX_JOBS_IN_FLIGHT: positiveInt.max(1000).default(50),
+  /** A runner that has not reported for this long is considered lost. @default 20s */
+  KILN_RUNNER_HEARTBEAT_TIMEOUT: durationMs.default('20s'),
+  /** First backoff before relaunching after an infrastructure failure (doubles each attempt). @default 2s */
+  KILN_INFRA_RETRY_BACKOFF: durationMs.default('2s'),
+  /** Runner backend. @default local */
+  KILN_RUNNER_BACKEND: z.enum(['local']).default('local'),
+  /** @default info */
+  KILN_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+});
+
+export type KilnConfig = z.output<typeof configSchema>;
+
+/** Every configuration key Kiln understands. */
+export const CONFIG_KEYS = Object.keys(configSchema.shape) as (keyof KilnConfig)[];
+
+/** Thrown for a bad configuration value; the message names the variable. */
+export class ConfigError extends Error {
+  readonly variable: string;
+  constructor(variable: string, message: string) {
+    super(`${variable}: ${message}`);
+    this.name = 'ConfigError';
+    this.variable = variable;
+  }
+}
+
+/**
+ * Parses the `KILN_*` variables of `env`. Unknown `KILN_*` variables are rejected too, since a
+ * typo (KILN_API_PROT) would otherwise be silently ignored.
+ */
+export function loadConfig(env: Record<string, string | undefined>): KilnConfig {
+  const known = new Set<string>(CONFIG_KEYS);
+  for (const name of Object.keys(env)) {
+    if (name.startsWith('KILN_') && !known.has(name) && !PASSTHROUGH.has(name)) {
+      throw new ConfigError(name, 'unknown setting (see the Configuration section of the README)');
+    }
+  }
+  const input: Record<string, string> = {};
+  for (const key of CONFIG_KEYS) {
+    const value = env[key];
+    if (value !== undefined && value !== '') input[key] = value;
+  }
+  const parsed = configSchema.safeParse(input);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const variable = String(issue.path[0] ?? 'configuration');
+    throw new ConfigError(variable, `${issue.message} (got ${JSON.stringify(input[variable] ?? '')})`);
+  }
+  return parsed.data;
+}
+
+/** Variables that Kiln sets for jobs (KILN_BUILD_ID...) and that may be inherited by its own processes. */
+const PASSTHROUGH = new Set([
+  'KILN_BUILD_ID',
+  'KILN_JOB',
+  'KILN_ATTEMPT',
+  'KILN_COMMIT_SHA',
+  'KILN_REF',
+  'KILN_BRANCH',
+  'KILN_TAG',
+  'KILN_WORKSPACE',
+]);
+
+/** `90s` → 90000. Accepts ms, s, m, h. */
+export function parseDurationMs(text: string): number {
+  const match = /^(\d+)(ms|s|m|h)$/.exec(text);
+  if (!match) throw new Error(`not a duration: ${text}`);
+  const factor = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[match[2] as 'ms' | 's' | 'm' | 'h'];
+  return Number(match[1]) * factor;
+}
