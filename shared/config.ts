@@ -39,9 +39,9 @@ export const configSchema = z.object({
   /** Jobs of one build running at once. @default 50 */
   KILN_MAX_JOBS_IN_FLIGHT: positiveInt.max(1000).default(50),
   /** A runner that has not reported for this long is considered lost. @default 20s */
-  KILN_RUNNER_HEARTBEAT_TIMEOUT: durationMs.default('20s'),
+  KILN_RUNNER_HEARTBEAT_TIMEOUT: durationMs.prefault('20s'),
   /** First backoff before relaunching after an infrastructure failure (doubles each attempt). @default 2s */
-  KILN_INFRA_RETRY_BACKOFF: durationMs.default('2s'),
+  KILN_INFRA_RETRY_BACKOFF: durationMs.prefault('2s'),
   /** Runner backend. @default local */
   KILN_RUNNER_BACKEND: z.enum(['local']).default('local'),
   /** @default info */

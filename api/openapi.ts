@@ -1,0 +1,192 @@
+/** OpenAPI 3.1 description of the Kiln API, served at `GET /openapi.json`. */
+
+const error = {
+  description: 'Error',
+  content: {
+    'application/json': {
+      schema: { $ref: '#/components/schemas/Error' },
+    },
+  },
+};
+
+const buildId = { name: 'id', in: 'path', required: true, schema: { type: 'string' } };
+
+export const openApiDocument = {
+  openapi: '3.1.0',
+  info: {
+    title: 'Kiln API',
+    version: '0.1.0',
+    description: 'Start builds from GitHub webhooks or by hand, follow their live state and read job logs.',
+  },
+  security: [{ bearer: [] }],
+  paths: {
+    '/healthz': {
+      get: {
+        summary: 'Liveness and reachability of the workflow engine',
+        security: [],
+        responses: { '200': { description: 'OK' }, '503': error },
+      },
+    },
+    '/webhooks/github': {
+      post: {
+        summary: 'GitHub webhook (push, pull_request, ping)',
+        security: [],
+        parameters: [
+          { name: 'X-GitHub-Event', in: 'header', required: true, schema: { type: 'string' } },
+          { name: 'X-GitHub-Delivery', in: 'header', required: true, schema: { type: 'string' } },
+          { name: 'X-Hub-Signature-256', in: 'header', required: true, schema: { type: 'string' } },
+        ],
+        requestBody: {
+          required: true,
+          content: {
+            'application/json': { schema: { type: 'object' } },
+            'application/x-www-form-urlencoded': {
+              schema: { type: 'object', properties: { payload: { type: 'string' } } },
+            },
+          },
+        },
+        responses: {
+          '200': { description: 'Ping answered, or a redelivery of a known build (`duplicate: true`)' },
+          '201': { description: 'Build started', content: { 'application/json': { schema: { $ref: '#/components/schemas/Started' } } } },
+          '202': { description: 'Event acknowledged and ignored, with the reason' },
+          '400': error,
+          '401': error,
+          '404': error,
+        },
+      },
+    },
+    '/builds': {
+      post: {
+        summary: 'Start a manual build of a project or of any clone URL',
+        requestBody: {
+          required: true,
+          content: {
+            'application/json': {
+              schema: {
+                type: 'object',
+                properties: {
+                  project: { type: 'string', example: 'acme/web' },
+                  cloneUrl: { type: 'string', example: 'file:///src/web' },
+                  repo: { type: 'string' },
+                  ref: { type: 'string', default: 'main' },
+                  sha: { type: 'string', pattern: '^[0-9a-f]{40}$' },
+                  pipelinePath: { type: 'string', default: '.ci.yaml' },
+                },
+              },
+            },
+          },
+        },
+        responses: {
+          '201': { description: 'Build started', content: { 'application/json': { schema: { $ref: '#/components/schemas/Started' } } } },
+          '400': error,
+          '401': error,
+          '404': error,
+        },
+      },
+    },
+    '/builds/{id}': {
+      get: {
+        summary: 'Live state of a build and its jobs',
+        parameters: [buildId],
+        responses: {
+          '200': { description: 'Build', content: { 'application/json': { schema: { $ref: '#/components/schemas/Build' } } } },
+          '401': error,
+          '404': error,
+        },
+      },
+    },
+    '/builds/{id}/cancel': {
+      post: {
+        summary: 'Cancel a build: running jobs are killed, pending ones skipped',
+        parameters: [buildId],
+        responses: { '202': { description: 'Cancellation requested; the current state' }, '401': error, '404': error },
+      },
+    },
+    '/builds/{id}/jobs/{job}/logs': {
+      get: {
+        summary: "A job attempt's log as plain text, streamed",
+        parameters: [
+          buildId,
+          { name: 'job', in: 'path', required: true, schema: { type: 'string' } },
+          { name: 'attempt', in: 'query', schema: { type: 'integer', minimum: 1 } },
+          { name: 'timestamps', in: 'query', schema: { type: 'string', enum: ['0', '1'] } },
+        ],
+        responses: {
+          '200': { description: 'Log text', content: { 'text/plain': { schema: { type: 'string' } } } },
+          '400': error,
+          '401': error,
+          '404': error,
+        },
+      },
+    },
+  },
+  components: {
+    securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
+    schemas: {
+      Error: {
+        type: 'object',
+        required: ['error'],
+        properties: {
+          error: {
+            type: 'object',
+            required: ['code', 'message'],
+            properties: { code: { type: 'string' }, message: { type: 'string' } },
+          },
+        },
+      },
+      Started: {
+        type: 'object',
+        properties: { buildId: { type: 'string' }, duplicate: { type: 'boolean' }, url: { type: 'string' } },
+      },
+      Job: {
+        type: 'object',
+        properties: {
+          key: { type: 'string' },
+          name: { type: 'string' },
+          needs: { type: 'array', items: { type: 'string' } },
+          status: {
+            type: 'string',
+            enum: ['pending', 'queued', 'running', 'succeeded', 'failed', 'timed_out', 'errored', 'cancelled', 'skipped'],
+          },
+          attempt: { type: 'integer' },
+          runnerId: { type: 'string' },
+          startedAt: { type: 'string', format: 'date-time' },
+          finishedAt: { type: 'string', format: 'date-time' },
+          exitCode: { type: 'integer' },
+          failureCode: { type: 'string' },
+          failedStep: { type: 'string' },
+          message: { type: 'string' },
+        },
+      },
+      Build: {
+        type: 'object',
+        properties: {
+          id: { type: 'string' },
+          repo: { type: 'string' },
+          ref: { type: 'string' },
+          branch: { type: 'string' },
+          tag: { type: 'string' },
+          commitSha: { type: 'string' },
+          event: { type: 'string' },
+          status: { type: 'string', enum: ['queued', 'running', 'succeeded', 'failed', 'cancelled', 'errored'] },
+          createdAt: { type: 'string', format: 'date-time' },
+          startedAt: { type: 'string', format: 'date-time' },
+          finishedAt: { type: 'string', format: 'date-time' },
+          problems: {
+            type: 'array',
+            items: {
+              type: 'object',
+              properties: {
+                file: { type: 'string' },
+                line: { type: 'integer' },
+                col: { type: 'integer' },
+                message: { type: 'string' },
+              },
+            },
+          },
+          jobs: { type: 'array', items: { $ref: '#/components/schemas/Job' } },
+        },
+      },
+    },
+  },
+} as const;

@@ -1,0 +1,129 @@
+import { Hono } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import { zValidator } from '@hono/zod-validator';
+import { z } from 'zod';
+import type { LogLine, LogStore } from '../../adapters/logs/port.ts';
+import type { ProjectRegistry } from '../../adapters/projects/port.ts';
+import { NotFoundError } from '../../shared/errors.ts';
+import { BuildService } from '../build-service.ts';
+import { validationHook } from '../validation.ts';
+
+const manualBuildSchema = z
+  .object({
+    /** A registered project (`owner/name`)... */
+    project: z.string().min(1).optional(),
+    /** ...or any clone URL / local path, built ad hoc under the name `repo`. */
+    cloneUrl: z.string().min(1).optional(),
+    repo: z.string().min(1).optional(),
+    ref: z.string().min(1).default('main'),
+    sha: z
+      .string()
+      .regex(/^[0-9a-f]{40}$/, 'expected a full 40-character commit sha')
+      .optional(),
+    pipelinePath: z.string().min(1).optional(),
+  })
+  .refine((b) => (b.project === undefined) !== (b.cloneUrl === undefined), {
+    message: 'give exactly one of "project" or "cloneUrl"',
+    path: ['project'],
+  });
+
+const logsQuerySchema = z.object({
+  attempt: z.coerce.number().int().min(1).optional(),
+  timestamps: z.enum(['0', '1', 'true', 'false']).optional(),
+});
+
+/** `/builds`: start manual builds, read live state, cancel, read job logs. */
+export function buildRoutes(deps: { builds: BuildService; projects: ProjectRegistry; logs: LogStore }) {
+  const app = new Hono();
+
+  app.post('/', zValidator('json', manualBuildSchema, validationHook), async (c) => {
+    const body = c.req.valid('json');
+    const project = body.project !== undefined ? deps.projects.findByRepo(body.project) : undefined;
+    if (body.project !== undefined && !project) {
+      throw new NotFoundError('project', `project "${body.project}" not found`);
+    }
+    const { ref, branch, tag } = normaliseRef(body.ref);
+    const cloneUrl = project?.cloneUrl ?? body.cloneUrl!;
+    const { buildId } = await deps.builds.start(BuildService.newBuildId(), {
+      repo: project?.repo ?? body.repo ?? repoNameOf(cloneUrl),
+      cloneUrl,
+      pipelinePath: body.pipelinePath ?? project?.pipelinePath ?? '.ci.yaml',
+      ref,
+      sha: body.sha,
+      branch,
+      tag,
+      event: 'manual',
+      actor: 'api',
+    });
+    return c.json({ buildId, url: `/builds/${buildId}` }, 201);
+  });
+
+  app.get('/:id', async (c) => c.json(await deps.builds.get(c.req.param('id'))));
+
+  app.post('/:id/cancel', async (c) => {
+    const state = await deps.builds.cancel(c.req.param('id'), 'cancelled through the API');
+    return c.json(state, 202);
+  });
+
+  app.get('/:id/jobs/:job/logs', zValidator('query', logsQuerySchema, validationHook), async (c) => {
+    const buildId = c.req.param('id');
+    const jobKey = c.req.param('job');
+    const query = c.req.valid('query');
+    const attempts = await deps.logs.attempts(buildId, jobKey);
+    if (attempts.length === 0) {
+      // No logs yet: tell an unknown build or job apart from one that has not printed anything.
+      const build = await deps.builds.get(buildId);
+      if (!build.jobs.some((j) => j.key === jobKey)) {
+        throw new NotFoundError('job', `build "${buildId}" has no job "${jobKey}"`);
+      }
+      return c.text('');
+    }
+    const attempt = query.attempt ?? attempts[attempts.length - 1]!;
+    if (!attempts.includes(attempt)) {
+      throw new HTTPException(404, {
+        message: `job "${jobKey}" has no attempt ${attempt} (attempts: ${attempts.join(', ')})`,
+        cause: { code: 'NOT_FOUND' },
+      });
+    }
+    const withTimestamps = query.timestamps === '1' || query.timestamps === 'true';
+    return new Response(textStream(deps.logs.read(buildId, jobKey, attempt), withTimestamps), {
+      headers: { 'content-type': 'text/plain; charset=utf-8', 'x-kiln-attempt': String(attempt) },
+    });
+  });
+
+  return app;
+}
+
+/** `main` → refs/heads/main; `refs/tags/v1` → tag v1; a full ref is kept as it is. */
+export function normaliseRef(input: string): { ref: string; branch?: string; tag?: string } {
+  if (input.startsWith('refs/heads/')) return { ref: input, branch: input.slice(11) };
+  if (input.startsWith('refs/tags/')) return { ref: input, tag: input.slice(10) };
+  if (input.startsWith('refs/') || input === 'HEAD') return { ref: input };
+  return { ref: `refs/heads/${input}`, branch: input };
+}
+
+function repoNameOf(cloneUrl: string): string {
+  const name = cloneUrl.replace(/\/+$/, '').replace(/\.git$/, '').split('/').pop() || 'repository';
+  return `local/${name}`;
+}
+
+/** Streams log lines as text without holding the whole log in memory. */
+function textStream(lines: AsyncIterable<LogLine>, withTimestamps: boolean): ReadableStream<Uint8Array> {
+  const iterator = lines[Symbol.asyncIterator]();
+  const encoder = new TextEncoder();
+  return new ReadableStream({
+    async pull(controller) {
+      const next = await iterator.next();
+      if (next.done) {
+        controller.close();
+        return;
+      }
+      const line = next.value;
+      const prefix = withTimestamps ? `${new Date(line.ts).toISOString()} ` : '';
+      controller.enqueue(encoder.encode(`${prefix}${line.text}\n`));
+    },
+    async cancel() {
+      await iterator.return?.();
+    },
+  });
+}

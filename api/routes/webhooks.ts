@@ -1,0 +1,86 @@
+import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { HTTPException } from 'hono/http-exception';
+import { buildIdForDelivery } from '../../shared/ids.ts';
+import type { ProjectRegistry } from '../../adapters/projects/port.ts';
+import type { BuildService } from '../build-service.ts';
+import { decideGithubEvent, repositoryOf } from '../github/events.ts';
+import { verifyGithubSignature } from '../github/signature.ts';
+
+/** GitHub caps webhook payloads at 25 MB. */
+const MAX_PAYLOAD_BYTES = 25 * 1024 * 1024;
+
+/**
+ * `POST /webhooks/github`. Nothing here waits for git or a runner: verify, decide, start the
+ * workflow, answer. The build id derives from `X-GitHub-Delivery`, so a redelivery finds the
+ * same build instead of starting another.
+ */
+export function webhookRoutes(deps: { builds: BuildService; projects: ProjectRegistry }) {
+  const app = new Hono();
+  app.post('/github', bodyLimit({ maxSize: MAX_PAYLOAD_BYTES }), async (c) => {
+    const raw = new Uint8Array(await c.req.arrayBuffer());
+    const event = c.req.header('x-github-event');
+    const delivery = c.req.header('x-github-delivery');
+    if (!event) throw badRequest('missing X-GitHub-Event header');
+
+    const payload = parsePayload(raw, c.req.header('content-type'));
+    const repo = repositoryOf(payload);
+    if (!repo) throw badRequest('payload has no repository.full_name');
+    const project = deps.projects.findByRepo(repo);
+    if (!project) {
+      throw new HTTPException(404, {
+        message: `repository "${repo}" is not a Kiln project; add it to the projects file`,
+        cause: { code: 'NOT_FOUND' },
+      });
+    }
+    if (!verifyGithubSignature(project.webhookSecret, raw, c.req.header('x-hub-signature-256'))) {
+      throw new HTTPException(401, {
+        message: 'missing or wrong X-Hub-Signature-256 for this repository',
+        cause: { code: 'BAD_SIGNATURE' },
+      });
+    }
+
+    const decision = decideGithubEvent(event, payload);
+    if (decision.kind === 'ping') return c.json({ ok: true, message: `pong: ${project.repo} is connected` }, 200);
+    if (decision.kind === 'ignore') return c.json({ ignored: true, reason: decision.reason }, 202);
+    if (!delivery) throw badRequest('missing X-GitHub-Delivery header');
+
+    const { buildId, duplicate } = await deps.builds.start(buildIdForDelivery(delivery), {
+      repo: project.repo,
+      cloneUrl: project.cloneUrl,
+      pipelinePath: project.pipelinePath,
+      ref: decision.ref,
+      sha: decision.sha,
+      branch: decision.branch,
+      tag: decision.tag,
+      event: decision.event,
+      actor: decision.actor,
+    });
+    return c.json({ buildId, duplicate, url: `/builds/${buildId}` }, duplicate ? 200 : 201);
+  });
+  return app;
+}
+
+/** GitHub sends JSON, or a form with the JSON in a `payload` field, depending on the hook's setting. */
+function parsePayload(raw: Uint8Array, contentType: string | undefined): unknown {
+  const text = new TextDecoder().decode(raw);
+  let json = text;
+  if (contentType?.startsWith('application/x-www-form-urlencoded')) {
+    const field = new URLSearchParams(text).get('payload');
+    if (field === null) throw badRequest('form-encoded webhook without a "payload" field');
+    json = field;
+  } else if (contentType !== undefined && !contentType.startsWith('application/json')) {
+    throw new HTTPException(415, {
+      message: `unsupported content type "${contentType}": use application/json or application/x-www-form-urlencoded`,
+    });
+  }
+  try {
+    return JSON.parse(json);
+  } catch (err) {
+    throw badRequest(`payload is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+function badRequest(message: string): HTTPException {
+  return new HTTPException(400, { message, cause: { code: 'INVALID_INPUT' } });
+}

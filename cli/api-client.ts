@@ -1,0 +1,75 @@
+import type { BuildState } from '../shared/build-state.ts';
+
+/** Thrown for an API error; the message is the API's own. */
+export class ApiError extends Error {
+  readonly status: number;
+  readonly code: string;
+  constructor(status: number, code: string, message: string) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status;
+    this.code = code;
+  }
+}
+
+/** A small typed client of the Kiln API, used by the CLI, tests and benchmarks. */
+export class KilnApiClient {
+  readonly baseUrl: string;
+  readonly #token: string;
+
+  constructor(baseUrl: string, token: string) {
+    this.baseUrl = baseUrl.replace(/\/+$/, '');
+    this.#token = token;
+  }
+
+  async startBuild(body: {
+    project?: string;
+    cloneUrl?: string;
+    repo?: string;
+    ref?: string;
+    sha?: string;
+    pipelinePath?: string;
+  }): Promise<{ buildId: string }> {
+    return this.#json('POST', '/builds', body);
+  }
+
+  async getBuild(id: string): Promise<BuildState> {
+    return this.#json('GET', `/builds/${encodeURIComponent(id)}`);
+  }
+
+  async cancelBuild(id: string): Promise<BuildState> {
+    return this.#json('POST', `/builds/${encodeURIComponent(id)}/cancel`);
+  }
+
+  async logs(id: string, job: string, attempt?: number): Promise<string> {
+    const query = attempt ? `?attempt=${attempt}` : '';
+    const res = await this.#fetch('GET', `/builds/${encodeURIComponent(id)}/jobs/${encodeURIComponent(job)}/logs${query}`);
+    return res.text();
+  }
+
+  async #json<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const res = await this.#fetch(method, path, body);
+    return (await res.json()) as T;
+  }
+
+  async #fetch(method: string, path: string, body?: unknown): Promise<Response> {
+    let res: Response;
+    try {
+      res = await fetch(`${this.baseUrl}${path}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${this.#token}`,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (err) {
+      throw new ApiError(0, 'UNREACHABLE', `cannot reach the Kiln API at ${this.baseUrl}: ${(err as Error).message}`);
+    }
+    if (!res.ok) {
+      const payload = (await res.json().catch(() => ({}))) as { error?: { code?: string; message?: string } };
+      throw new ApiError(res.status, payload.error?.code ?? `HTTP_${res.status}`, payload.error?.message ?? res.statusText);
+    }
+    return res;
+  }
+}

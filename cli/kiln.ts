@@ -1,0 +1,93 @@
+#!/usr/bin/env node
+/**
+ * The `kiln` command.
+ *
+ *   kiln up [--no-sample]          start Temporal, workers and API; run the sample build
+ *   kiln run [PATH] [--ref REF]    build a local repository and follow it live
+ *   kiln status BUILD              print a build's job table
+ *   kiln logs BUILD JOB [--attempt N]
+ *   kiln cancel BUILD
+ */
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { loadConfigOrExit } from '../workers/load-config.ts';
+import { ApiError, KilnApiClient } from './api-client.ts';
+import { followBuild } from './follow.ts';
+import { renderBuild } from './render.ts';
+
+const USAGE = `usage:
+  kiln up [--no-sample]             start the whole system locally and run the sample build
+  kiln run [PATH] [--ref REF]       build the repository at PATH (default .) and follow it
+  kiln status BUILD                 show a build's jobs
+  kiln logs BUILD JOB [--attempt N] print a job's log
+  kiln cancel BUILD                 cancel a running build
+
+The API is found at http://KILN_API_HOST:KILN_API_PORT (or --api URL) with KILN_API_TOKEN.`;
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      ref: { type: 'string' },
+      attempt: { type: 'string' },
+      api: { type: 'string' },
+      'no-sample': { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  const [command, ...args] = positionals;
+  if (values.help || !command) {
+    console.log(USAGE);
+    return command || values.help ? 0 : 2;
+  }
+  const config = loadConfigOrExit();
+  const api = new KilnApiClient(values.api ?? `http://${config.KILN_API_HOST}:${config.KILN_API_PORT}`, config.KILN_API_TOKEN);
+
+  switch (command) {
+    case 'up': {
+      const { up } = await import('./up.ts');
+      await up(config, { sample: !values['no-sample'] });
+      return 0;
+    }
+    case 'run': {
+      const path = resolve(args[0] ?? '.');
+      const { buildId } = await api.startBuild({ cloneUrl: path, ref: values.ref ?? 'HEAD' });
+      const final = await followBuild(api, buildId);
+      return final.status === 'succeeded' ? 0 : 1;
+    }
+    case 'status':
+      console.log(renderBuild(await api.getBuild(required(args[0], 'BUILD'))));
+      return 0;
+    case 'logs':
+      process.stdout.write(
+        await api.logs(required(args[0], 'BUILD'), required(args[1], 'JOB'), values.attempt ? Number(values.attempt) : undefined),
+      );
+      return 0;
+    case 'cancel':
+      console.log(renderBuild(await api.cancelBuild(required(args[0], 'BUILD'))));
+      return 0;
+    default:
+      console.error(`kiln: unknown command "${command}"\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+function required(value: string | undefined, name: string): string {
+  if (!value) throw new UsageError(`missing ${name}\n\n${USAGE}`);
+  return value;
+}
+
+class UsageError extends Error {}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    if (err instanceof ApiError || err instanceof UsageError) {
+      console.error(`kiln: ${err.message}`);
+      process.exit(err instanceof UsageError ? 2 : 1);
+    }
+    console.error(err);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,149 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, type Worker } from '@temporalio/worker';
+import { inject } from 'vitest';
+import { FileLogStore } from '../../adapters/logs/file-logs.ts';
+import { FileProjectRegistry } from '../../adapters/projects/file-projects.ts';
+import type { Project } from '../../adapters/projects/port.ts';
+import type { RunnerBackend } from '../../adapters/runner/port.ts';
+import { LocalRunnerBackend } from '../../adapters/runner/local/local-runner-backend.ts';
+import { GitVcs } from '../../adapters/vcs/git-vcs.ts';
+import { createApp } from '../../api/app.ts';
+import { BuildService } from '../../api/build-service.ts';
+import type { BuildState } from '../../shared/build-state.ts';
+import { isFinalBuildStatus } from '../../shared/build-state.ts';
+import type { BuildSettings } from '../../shared/workflow-api.ts';
+import { createKilnWorkers } from '../../workers/create-workers.ts';
+import { dataDirs } from '../../workers/data-dirs.ts';
+
+export const API_TOKEN = 'test-token-0123456789';
+
+export interface HarnessOptions {
+  projects?: Project[];
+  /** Wraps the real local runner backend (fault injection). */
+  wrapRunner?: (runner: RunnerBackend) => RunnerBackend;
+  settings?: Partial<BuildSettings>;
+  /** Start no worker in this process (a test runs them in a child process). */
+  noWorkers?: boolean;
+}
+
+/**
+ * A Kiln wired for one test file: real Temporal (the run's dev server), unique task queues, a
+ * temporary data directory, the real local runner and git, and the Hono app called in-process.
+ */
+export async function startHarness(options: HarnessOptions = {}) {
+  const address = inject('temporalAddress');
+  const namespace = inject('temporalNamespace');
+  const dataDir = mkdtempSync(join(tmpdir(), 'kiln-data-'));
+  const dirs = dataDirs(dataDir);
+  const suffix = randomUUID().slice(0, 8);
+  const taskQueues = { orchestrator: `orchestrator-${suffix}`, runner: `runner-${suffix}` };
+  const settings: BuildSettings = {
+    runnerTaskQueue: taskQueues.runner,
+    maxJobsInFlight: 10,
+    heartbeatTimeoutMs: 5_000,
+    infraRetryBackoffMs: 200,
+    ...options.settings,
+  };
+
+  const connection = await Connection.connect({ address });
+  const client = new Client({ connection, namespace });
+  const vcs = new GitVcs({ mirrorsDir: dirs.mirrors });
+  const realRunner = new LocalRunnerBackend({ runnersDir: dirs.runners, mirrorsDir: dirs.mirrors, logsDir: dirs.logs, vcs });
+  const runner = options.wrapRunner ? options.wrapRunner(realRunner) : realRunner;
+  const logs = new FileLogStore({ logsDir: dirs.logs });
+
+  let nativeConnection: NativeConnection | undefined;
+  let workers: Worker[] = [];
+  let running: Promise<void>[] = [];
+  if (!options.noWorkers) {
+    nativeConnection = await NativeConnection.connect({ address });
+    workers = await createKilnWorkers({
+      connection: nativeConnection,
+      namespace,
+      orchestratorTaskQueue: taskQueues.orchestrator,
+      runnerTaskQueue: taskQueues.runner,
+      workflowBundle: { codePath: inject('workflowBundlePath') },
+      ports: { vcs, runner },
+    });
+    running = workers.map((w) => w.run());
+  }
+
+  const projectsFile = join(dataDir, 'projects.yaml');
+  writeFileSync(projectsFile, JSON.stringify({ projects: options.projects ?? [] }));
+  const builds = new BuildService({ client, taskQueue: taskQueues.orchestrator, settings });
+  const app = createApp({
+    builds,
+    logs,
+    projects: FileProjectRegistry.load(projectsFile),
+    apiToken: API_TOKEN,
+    checkTemporal: async () => {
+      await connection.workflowService.getSystemInfo({});
+    },
+  });
+
+  const api = (path: string, init: RequestInit = {}): Promise<Response> =>
+    Promise.resolve(
+      app.request(path, {
+        ...init,
+        headers: { authorization: `Bearer ${API_TOKEN}`, 'content-type': 'application/json', ...init.headers },
+      }),
+    );
+
+  return {
+    app,
+    api,
+    client,
+    builds,
+    runner: realRunner,
+    logs,
+    dirs,
+    dataDir,
+    address,
+    namespace,
+    taskQueues,
+    settings,
+
+    /** Starts a manual build of `cloneUrl` through the API and returns its id. */
+    async startBuild(body: { cloneUrl: string; ref?: string; sha?: string; pipelinePath?: string }): Promise<string> {
+      const res = await api('/builds', { method: 'POST', body: JSON.stringify(body) });
+      if (res.status !== 201) throw new Error(`POST /builds → ${res.status} ${await res.text()}`);
+      return ((await res.json()) as { buildId: string }).buildId;
+    },
+
+    async getBuild(id: string): Promise<BuildState> {
+      const res = await api(`/builds/${id}`);
+      if (res.status !== 200) throw new Error(`GET /builds/${id} → ${res.status} ${await res.text()}`);
+      return (await res.json()) as BuildState;
+    },
+
+    /** Polls the API until `predicate` holds (default: the build is final). */
+    async waitFor(
+      id: string,
+      predicate: (b: BuildState) => boolean = (b) => isFinalBuildStatus(b.status),
+      timeoutMs = 45_000,
+    ): Promise<BuildState> {
+      const deadline = Date.now() + timeoutMs;
+      let last: BuildState | undefined;
+      while (Date.now() < deadline) {
+        last = await this.getBuild(id);
+        if (predicate(last)) return last;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      throw new Error(`timed out waiting for build ${id}; last state: ${JSON.stringify(last, null, 2)}`);
+    },
+
+    async stop(): Promise<void> {
+      for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+      await Promise.allSettled(running);
+      await nativeConnection?.close();
+      await connection.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export type Harness = Awaited<ReturnType<typeof startHarness>>;

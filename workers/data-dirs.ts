@@ -1,0 +1,15 @@
+import { join, resolve } from 'node:path';
+
+/** Where each embedded component keeps its state under `KILN_DATA_DIR`. */
+export function dataDirs(dataDir: string) {
+  const root = resolve(dataDir);
+  return {
+    root,
+    mirrors: join(root, 'git'),
+    runners: join(root, 'runners'),
+    logs: join(root, 'logs'),
+    temporalDb: join(root, 'temporal.sqlite'),
+    temporalLog: join(root, 'temporal.log'),
+    examples: join(root, 'examples'),
+  };
+}

@@ -1,0 +1,212 @@
+import {
+  CancellationScope,
+  ChildWorkflowFailure,
+  condition,
+  executeChild,
+  isCancellation,
+  proxyActivities,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { createActivities } from '../activities/index.ts';
+import type { BuildState, BuildStatus, JobState } from '../shared/build-state.ts';
+import { isFinalJobStatus } from '../shared/build-state.ts';
+import { FailureCodes } from '../shared/errors.ts';
+import { jobWorkflowId } from '../shared/ids.ts';
+import type { CompiledJob, PipelineDag } from '../shared/pipeline/types.ts';
+import { finalBuildStatus, planNext } from '../shared/schedule.ts';
+import { KilnCommit, KilnStatus } from '../shared/search-attributes.ts';
+import {
+  buildStateQuery,
+  cancelBuildSignal,
+  jobProgressSignal,
+  type BuildInput,
+  type JobResult,
+} from '../shared/workflow-api.ts';
+import { pipelineLoading } from './activity-profiles.ts';
+import { failureCodeOf, rootMessage } from './failures.ts';
+import { jobWorkflow } from './job.ts';
+
+type Activities = ReturnType<typeof createActivities>;
+const { loadPipeline } = proxyActivities<Activities>(pipelineLoading);
+
+/**
+ * One build: load and compile the pipeline at the exact commit, then run a child `jobWorkflow`
+ * per job as soon as its needs have succeeded, bounded in flight. Returns the final state.
+ *
+ * Cancelling through `cancelBuildSignal` (the API) ends the build `cancelled` with a result; a
+ * Temporal cancellation (the Web UI) does the same clean-up and then ends the execution cancelled.
+ */
+export async function buildWorkflow(input: BuildInput): Promise<BuildState> {
+  const state: BuildState = {
+    id: input.buildId,
+    workflowId: workflowInfo().workflowId,
+    repo: input.repo,
+    ref: input.ref,
+    branch: input.branch,
+    tag: input.tag,
+    commitSha: input.sha,
+    event: input.event,
+    actor: input.actor,
+    pipelinePath: input.pipelinePath,
+    status: 'queued',
+    createdAt: input.createdAt,
+    problems: [],
+    jobs: [],
+  };
+  const build = new CancellationScope();
+  let cancelReason: string | undefined;
+  let changed = false;
+
+  setHandler(buildStateQuery, () => state);
+  setHandler(cancelBuildSignal, ({ reason }) => {
+    if (cancelReason !== undefined || isFinalStatus(state.status)) return;
+    cancelReason = reason ?? 'cancelled by request';
+    build.cancel();
+  });
+  setHandler(jobProgressSignal, (progress) => {
+    const job = state.jobs.find((j) => j.key === progress.key);
+    if (!job || isFinalJobStatus(job.status)) return;
+    job.status = progress.status;
+    job.attempt = progress.attempt;
+    job.runnerId = progress.runnerId;
+    job.startedAt ??= progress.startedAt;
+    if (progress.message) job.message = progress.message;
+  });
+
+  const setStatus = (status: BuildStatus): void => {
+    state.status = status;
+    upsertSearchAttributes([{ key: KilnStatus, value: status }]);
+  };
+
+  const trackers: Promise<void>[] = [];
+  try {
+    await build.run(async () => {
+      setStatus('running');
+      state.startedAt = new Date().toISOString();
+      const loaded = await loadPipeline({
+        cloneUrl: input.cloneUrl,
+        ref: input.ref,
+        sha: input.sha,
+        pipelinePath: input.pipelinePath,
+        context: { branch: input.branch, tag: input.tag, event: input.event },
+      });
+      state.commitSha = loaded.sha;
+      upsertSearchAttributes([{ key: KilnCommit, value: loaded.sha }]);
+      if (!loaded.result.ok) {
+        state.problems = loaded.result.problems;
+        state.message = `${FailureCodes.PIPELINE_INVALID}: ${loaded.result.problems.length} problem(s) in ${input.pipelinePath}`;
+        return;
+      }
+      const dag: PipelineDag = loaded.result.dag;
+      state.jobs = dag.jobs.map(initialJobState);
+
+      for (;;) {
+        const plan = planNext(dag.jobs, state.jobs, input.settings.maxJobsInFlight);
+        for (const { key, reason } of plan.skip) finishJob(state, key, { status: 'skipped', message: reason });
+        for (const key of plan.start) {
+          const job = dag.jobs.find((j) => j.key === key)!;
+          jobState(state, key).status = 'queued';
+          trackers.push(
+            runJob(input, job, loaded.sha, state).finally(() => {
+              changed = true;
+            }),
+          );
+        }
+        if (state.jobs.every((j) => isFinalJobStatus(j.status))) break;
+        await condition(() => changed);
+        changed = false;
+      }
+    });
+  } catch (err) {
+    if (!isCancellation(err)) {
+      finishBuild(state, 'errored', `build failed: ${rootMessage(err)}`, setStatus);
+      return state;
+    }
+    // Wait until every running child has killed its runner, so "cancelled" means nothing runs.
+    await CancellationScope.nonCancellable(() => Promise.all(trackers));
+    for (const job of state.jobs) {
+      if (!isFinalJobStatus(job.status)) finishJob(state, job.key, { status: 'skipped', message: 'build cancelled' });
+    }
+    finishBuild(state, 'cancelled', cancelReason ?? 'cancelled from Temporal', setStatus);
+    if (cancelReason === undefined) throw err;
+    return state;
+  }
+
+  if (state.problems.length > 0) {
+    finishBuild(state, 'errored', state.message, setStatus);
+  } else {
+    finishBuild(state, finalBuildStatus(state.jobs, false), undefined, setStatus);
+  }
+  return state;
+}
+
+/** Runs one child job workflow and folds its result (or failure) into the build state. Never rejects. */
+async function runJob(input: BuildInput, job: CompiledJob, sha: string, state: BuildState): Promise<void> {
+  try {
+    const result = await executeChild(jobWorkflow, {
+      workflowId: jobWorkflowId(input.buildId, job.key),
+      args: [
+        {
+          buildId: input.buildId,
+          job,
+          checkout: { cloneUrl: input.cloneUrl, sha, ref: input.ref, branch: input.branch, tag: input.tag },
+          settings: input.settings,
+        },
+      ],
+      parentClosePolicy: 'REQUEST_CANCEL',
+      cancellationType: 'WAIT_CANCELLATION_COMPLETED',
+    });
+    finishJob(state, job.key, result);
+  } catch (err) {
+    if (isCancellation(err) || (err instanceof ChildWorkflowFailure && isCancellation(err.cause))) {
+      finishJob(state, job.key, { status: 'cancelled', failureCode: FailureCodes.CANCELLED, message: 'cancelled' });
+    } else {
+      finishJob(state, job.key, {
+        status: 'errored',
+        failureCode: failureCodeOf(err) as JobResult['failureCode'],
+        message: `job workflow failed: ${rootMessage(err)}`,
+      });
+    }
+  }
+}
+
+function initialJobState(job: CompiledJob): JobState {
+  return { key: job.key, name: job.name, needs: job.needs, status: 'pending', attempt: 0 };
+}
+
+function jobState(state: BuildState, key: string): JobState {
+  const job = state.jobs.find((j) => j.key === key);
+  if (!job) throw new Error(`unknown job ${key}`);
+  return job;
+}
+
+function finishJob(
+  state: BuildState,
+  key: string,
+  result: Partial<Omit<JobResult, 'status'>> & Pick<JobState, 'status'>,
+): void {
+  const job = jobState(state, key);
+  Object.assign(job, stripUndefined(result));
+  job.finishedAt ??= new Date().toISOString();
+}
+
+function finishBuild(
+  state: BuildState,
+  status: BuildStatus,
+  message: string | undefined,
+  setStatus: (s: BuildStatus) => void,
+): void {
+  if (message !== undefined) state.message = message;
+  state.finishedAt = new Date().toISOString();
+  setStatus(status);
+}
+
+function isFinalStatus(status: BuildStatus): boolean {
+  return status === 'succeeded' || status === 'failed' || status === 'cancelled' || status === 'errored';
+}
+
+function stripUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

@@ -1,0 +1,3 @@
+/** Every workflow Kiln registers; the worker bundles this file once at start. */
+export { buildWorkflow } from './build.ts';
+export { jobWorkflow } from './job.ts';
