@@ -171,13 +171,18 @@ async function launch(options: TemporalDevServerOptions): Promise<TemporalDevSer
     if (Date.now() > deadline) {
       await stop();
       const within = `${readyTimeoutMs / 1000} s`;
-      throw new TemporalServerError(`Temporal dev server did not answer on ${address} within ${within}`, log.tail());
+      throw new TemporalServerError(
+        `Temporal dev server did not answer on ${address} within ${within}`,
+        log.tail(),
+      );
     }
     await sleep(100);
   }
 
   const uiUrl = uiPort === undefined ? undefined : `http://${ip}:${uiPort}`;
-  progress(`Temporal dev server ready on ${address} in ${Date.now() - started} ms${uiUrl ? `, UI ${uiUrl}` : ''}`);
+  progress(
+    `Temporal dev server ready on ${address} in ${Date.now() - started} ms${uiUrl ? `, UI ${uiUrl}` : ''}`,
+  );
   return { address, uiUrl, namespace, pid: child.pid!, stop };
 }
 
@@ -232,7 +237,12 @@ async function assertPortFree(host: string, port: number, what: string): Promise
     server.once('error', () => resolve(false));
     server.listen({ host, port, exclusive: true }, () => server.close(() => resolve(true)));
   });
-  if (!free) throw new TemporalServerError(`cannot start Temporal: ${what} port ${host}:${port} is already in use`, '');
+  if (!free) {
+    throw new TemporalServerError(
+      `cannot start Temporal: ${what} port ${host}:${port} is already in use`,
+      '',
+    );
+  }
 }
 
 let pdeathsigSupported: boolean | undefined;
@@ -240,7 +250,9 @@ let pdeathsigSupported: boolean | undefined;
 /** Prefixes `setpriv --pdeathsig TERM` on Linux when available (it execs, so the pid stays the server's). */
 function withParentDeathSignal(command: string, args: string[]): [string, string[]] {
   if (process.platform !== 'linux') return [command, args];
-  pdeathsigSupported ??= /--pdeathsig/.test(spawnSync('setpriv', ['--help'], { encoding: 'utf8' }).stdout ?? '');
+  pdeathsigSupported ??= /--pdeathsig/.test(
+    spawnSync('setpriv', ['--help'], { encoding: 'utf8' }).stdout ?? '',
+  );
   return pdeathsigSupported ? ['setpriv', ['--pdeathsig', 'TERM', '--', command, ...args]] : [command, args];
 }
 

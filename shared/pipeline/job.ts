@@ -7,7 +7,17 @@ import type { ConditionSpec, JobSpec, MatrixSpec, NeedSpec, StepSpec } from './s
 
 /** Validation of one job and of what it holds: steps, needs, matrix and `if`. */
 
-export const JOB_KEYS = ['name', 'needs', 'steps', 'env', 'timeout', 'retries', 'image', 'matrix', 'if'] as const;
+export const JOB_KEYS = [
+  'name',
+  'needs',
+  'steps',
+  'env',
+  'timeout',
+  'retries',
+  'image',
+  'matrix',
+  'if',
+] as const;
 const STEP_KEYS = ['name', 'run', 'env'] as const;
 
 /** Job ids appear in `needs`, keys and URLs: no spaces, nothing a shell or a URL would mangle. */
@@ -104,6 +114,10 @@ function readStep(node: Node, label: string, problems: ProblemCollector): StepSp
     const run = readNonEmptyText(node, label, problems);
     return run && { run, env: [] };
   }
+  if (node.kind === 'scalar' && node.value === null) {
+    problems.add(node.pos, `${label} is empty: give it a command to run`);
+    return undefined;
+  }
   if (node.kind !== 'map') {
     problems.add(node.pos, `${label} must be a command or a map with "run", not ${kindOf(node)}`);
     return undefined;
@@ -138,11 +152,17 @@ function readCondition(node: Node, id: string, problems: ProblemCollector): Cond
 
 function readMatrix(node: Node, id: string, problems: ProblemCollector): MatrixSpec | undefined {
   if (node.kind !== 'map') {
-    problems.add(node.pos, `"matrix" in job "${id}" must be a map of names to lists of values, not ${kindOf(node)}`);
+    problems.add(
+      node.pos,
+      `"matrix" in job "${id}" must be a map of names to lists of values, not ${kindOf(node)}`,
+    );
     return undefined;
   }
   if (node.entries.length === 0) {
-    problems.add(node.pos, `"matrix" in job "${id}" is empty: give it at least one name with a list of values`);
+    problems.add(
+      node.pos,
+      `"matrix" in job "${id}" is empty: give it at least one name with a list of values`,
+    );
     return undefined;
   }
   const variables: MatrixVariable[] = [];
@@ -150,7 +170,10 @@ function readMatrix(node: Node, id: string, problems: ProblemCollector): MatrixS
   for (const entry of node.entries) {
     const label = `matrix "${entry.key}" of job "${id}"`;
     if (!MATRIX_NAME.test(entry.key)) {
-      problems.add(entry.keyPos, `invalid matrix name "${entry.key}" in job "${id}": use letters, digits, "_" and "-"`);
+      problems.add(
+        entry.keyPos,
+        `invalid matrix name "${entry.key}" in job "${id}": use letters, digits, "_" and "-"`,
+      );
       broken = true;
       continue;
     }
@@ -184,7 +207,10 @@ function readMatrixValues(node: Node, label: string, problems: ProblemCollector)
       ok = false;
     } else if (values.includes(item.text)) {
       // Both copies would expand to jobs with the same name and key.
-      problems.add(item.pos, `duplicate value "${item.text}" in ${label}: each combination must be a different job`);
+      problems.add(
+        item.pos,
+        `duplicate value "${item.text}" in ${label}: each combination must be a different job`,
+      );
       ok = false;
     } else {
       values.push(item.text);

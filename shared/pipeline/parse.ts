@@ -9,6 +9,7 @@ import {
   type Document,
   type Node as YamlNode,
   type Scalar,
+  visit,
 } from 'yaml';
 import { FILE_START, type Position, type ProblemCollector } from './problem.ts';
 
@@ -65,14 +66,38 @@ export function parseYaml(source: string, problems: ProblemCollector): Node | un
   // prettyErrors would append a source excerpt to each message; problems are one line each.
   const doc = parseDocument(source, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   let fatal = false;
+  const linesWithError = new Set<number>();
   for (const error of doc.errors) {
-    const offset = error.pos[0];
-    problems.add(lines.linePos(offset), yamlMessage(error.code, error.message, source, offset));
     if (!RECOVERABLE.has(error.code)) fatal = true;
+    const quote = error.code === 'MISSING_CHAR' ? unclosedQuoteStart(doc, error.pos[0]) : undefined;
+    const pos = lines.linePos(quote ?? error.pos[0]);
+    // One mistake often trips several rules on the same line; the first says it best.
+    if (linesWithError.has(pos.line)) continue;
+    linesWithError.add(pos.line);
+    const message =
+      quote === undefined
+        ? yamlMessage(error.code, error.message, source, error.pos[0])
+        : 'invalid YAML: this quoted string is never closed';
+    problems.add(pos, message);
   }
   if (fatal) return undefined;
   if (doc.contents === null) return undefined;
   return new TreeBuilder(source, doc, lines).build(doc.contents, FILE_START);
+}
+
+/**
+ * Where the quoted string that runs to `end` starts. The parser reports a missing quote where
+ * it gave up, at the end of the file; the person needs the line where the quote was opened.
+ */
+function unclosedQuoteStart(doc: Document, end: number): number | undefined {
+  let start: number | undefined;
+  visit(doc, {
+    Scalar(_key, node) {
+      const quoted = node.type === 'QUOTE_SINGLE' || node.type === 'QUOTE_DOUBLE';
+      if (quoted && node.range && node.range[0] < end && node.range[1] >= end) start = node.range[0];
+    },
+  });
+  return start;
 }
 
 function yamlMessage(code: string, message: string, source: string, offset: number): string {
@@ -80,7 +105,8 @@ function yamlMessage(code: string, message: string, source: string, offset: numb
     const key = /^[^:\n]*/.exec(source.slice(offset))?.[0].trim() ?? '';
     return `duplicate key "${key}": each key may appear only once in a map`;
   }
-  if (code === 'MULTIPLE_DOCS') return 'invalid YAML: the file holds more than one document (remove the "---")';
+  if (code === 'MULTIPLE_DOCS')
+    return 'invalid YAML: the file holds more than one document (remove the "---")';
   // The library's messages are already sentences; lower-case the first letter to read after "invalid YAML:".
   return `invalid YAML: ${message.charAt(0).toLowerCase()}${message.slice(1)}`;
 }
@@ -136,21 +162,36 @@ class TreeBuilder {
     if (isSeq(node)) {
       const items = node.items.map((item) => {
         const itemNode = item as YamlNode | null;
-        return itemNode && !isEmpty(itemNode) ? this.build(itemNode, pos) : emptyScalar(pos);
+        if (itemNode && !isEmpty(itemNode)) return this.build(itemNode, pos);
+        return emptyScalar(itemNode?.range ? this.#lines.linePos(this.#dashBefore(itemNode.range[0])) : pos);
       });
       return { kind: 'seq', items, pos };
     }
     if (isScalar(node)) {
       const value = node.value;
-      if (value !== null && typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') {
+      if (
+        value !== null &&
+        typeof value !== 'string' &&
+        typeof value !== 'number' &&
+        typeof value !== 'boolean'
+      ) {
         // Custom tags (`!!binary`, timestamps) are not part of the pipeline language: keep the raw text.
         return { kind: 'scalar', value: node.source ?? '', text: node.source ?? '', pos };
       }
       const text = scalarText(value, node.source);
       const textStart = this.#textStart(node, text, pos);
-      return textStart ? { kind: 'scalar', value, text, pos, textStart } : { kind: 'scalar', value, text, pos };
+      return textStart
+        ? { kind: 'scalar', value, text, pos, textStart }
+        : { kind: 'scalar', value, text, pos };
     }
     return emptyScalar(pos);
+  }
+
+  /** A `-` with nothing after it: the parser places the empty item after the dash; point at the dash. */
+  #dashBefore(offset: number): number {
+    let i = offset;
+    while (i > 0 && (this.#source[i - 1] === ' ' || this.#source[i - 1] === '\t')) i--;
+    return this.#source[i - 1] === '-' ? i - 1 : offset;
   }
 
   #textStart(node: Scalar, text: string, pos: Position): Position | undefined {
@@ -158,7 +199,9 @@ class TreeBuilder {
     const raw = this.#source.slice(node.range[0], node.range[1]);
     if (raw.includes('\n')) return undefined;
     if (node.type === 'PLAIN' && raw === text) return pos;
-    const quoted = (node.type === 'QUOTE_SINGLE' && raw === `'${text}'`) || (node.type === 'QUOTE_DOUBLE' && raw === `"${text}"`);
+    const quoted =
+      (node.type === 'QUOTE_SINGLE' && raw === `'${text}'`) ||
+      (node.type === 'QUOTE_DOUBLE' && raw === `"${text}"`);
     return quoted ? { line: pos.line, col: pos.col + 1 } : undefined;
   }
 }

@@ -95,7 +95,8 @@ export function substitutedTexts(job: JobSpec, defaults: DefaultsSpec): TextFiel
 
 function checkJobReferences(job: JobSpec, defaults: DefaultsSpec, problems: ProblemCollector): void {
   const names = job.matrix?.variables.map((v) => v.name);
-  for (const text of substitutedTexts(job, defaults)) checkReferences(text, names, `in job "${job.id}"`, problems);
+  for (const text of substitutedTexts(job, defaults))
+    checkReferences(text, names, `in job "${job.id}"`, problems);
 }
 
 /**
@@ -112,7 +113,10 @@ function checkReferences(
     const pos = positionIn(text.node, reference.index);
     const name = reference.variable;
     if (name === undefined) {
-      problems.add(pos, `unsupported expression "${reference.raw}" ${where}: only \${{ matrix.<name> }} is replaced`);
+      problems.add(
+        pos,
+        `unsupported expression "${reference.raw}" ${where}: only \${{ matrix.<name> }} is replaced`,
+      );
     } else if (matrixNames === undefined) {
       const why = where === 'at top level' ? 'top-level env cannot use the matrix' : 'the job has no matrix';
       problems.add(pos, `unknown matrix variable "${name}" ${where}: ${why}`);

@@ -4,7 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { devServerArgs, startTemporalDevServer, type TemporalDevServer } from '../../infra/temporal/dev-server.ts';
+import {
+  devServerArgs,
+  startTemporalDevServer,
+  type TemporalDevServer,
+} from '../../infra/temporal/dev-server.ts';
 import { obtainTemporalCli, TemporalCliError } from '../../infra/temporal/obtain-cli.ts';
 import { KILN_SEARCH_ATTRIBUTES } from '../../infra/temporal/search-attributes.ts';
 
@@ -85,9 +89,9 @@ describe('startTemporalDevServer', () => {
 
   it('refuses a port that is already taken, naming it', async () => {
     const port = Number(server.address.split(':')[1]);
-    await expect(startTemporalDevServer({ cliPath: await obtainTemporalCli(), port, uiPort: false })).rejects.toThrow(
-      `frontend port ${server.address} is already in use`,
-    );
+    await expect(
+      startTemporalDevServer({ cliPath: await obtainTemporalCli(), port, uiPort: false }),
+    ).rejects.toThrow(`frontend port ${server.address} is already in use`);
   });
 
   it('stop() ends the process, and a second stop() is harmless', async () => {
@@ -136,7 +140,9 @@ describe('devServerArgs', () => {
       searchAttributes: [],
       dynamicConfig: {},
     });
-    expect(args).toEqual(expect.arrayContaining(['--ui-port', '8233', '--db-filename', '.kiln/temporal.sqlite']));
+    expect(args).toEqual(
+      expect.arrayContaining(['--ui-port', '8233', '--db-filename', '.kiln/temporal.sqlite']),
+    );
     expect(args.join(' ')).toContain('--sqlite-pragma journal_mode=wal');
     expect(args).not.toContain('--headless');
   });

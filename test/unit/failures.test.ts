@@ -1,4 +1,4 @@
-import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
+import { ActivityFailure, ApplicationFailure, RetryState } from '@temporalio/common';
 import { describe, expect, it } from 'vitest';
 import { withFailureCodes } from '../../activities/failures.ts';
 import { FailureCodes, InfrastructureError, isInfrastructureCode, KilnError } from '../../shared/errors.ts';
@@ -32,7 +32,7 @@ describe('failure classification', () => {
 
   it('finds the code through the activity failure chain', () => {
     const cause = ApplicationFailure.create({ type: 'CHECKOUT_FAILED', message: 'no such repo' });
-    const wrapped = new ActivityFailure('activity failed', 'startRunner', 'x', undefined, '1', cause);
+    const wrapped = new ActivityFailure('activity failed', 'startRunner', 'x', RetryState.NON_RETRYABLE_FAILURE, '1', cause);
     expect(failureCodeOf(wrapped)).toBe('CHECKOUT_FAILED');
     expect(failureCodeOf(new Error('no code'))).toBeUndefined();
   });
