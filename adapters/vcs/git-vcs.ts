@@ -30,7 +30,10 @@ class GitCommandError extends Error {
 
 const FULL_SHA = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/i;
 /** Another git process holds a lock on the mirror: worth retrying after a short pause. */
-const LOCK_ERROR = /\.lock'?: File exists|cannot lock ref|Unable to create .*\.lock|unable to update local ref/i;
+const LOCK_ERROR =
+  /\.lock'?: File exists|cannot lock ref|Unable to create .*\.lock|unable to update local ref/i;
+// eslint-disable-next-line no-control-regex
+const BAD_REF_CHAR = /[\s:~^?*[\\\x00-\x1f\x7f]/;
 const MISSING_REF = /couldn't find remote ref/i;
 const LOCK_RETRIES = 6;
 
@@ -68,7 +71,14 @@ export class GitVcs implements Vcs {
     const found = await this.#exclusive(mirror, async () => {
       for (const candidate of candidates) {
         try {
-          await this.#git(mirror, ['fetch', '--quiet', '--no-tags', '--force', cloneUrl, `+${candidate}:${candidate}`]);
+          await this.#git(mirror, [
+            'fetch',
+            '--quiet',
+            '--no-tags',
+            '--force',
+            cloneUrl,
+            `+${candidate}:${candidate}`,
+          ]);
           return candidate;
         } catch (err) {
           if (err instanceof GitCommandError && MISSING_REF.test(err.stderr)) continue;
@@ -77,7 +87,8 @@ export class GitVcs implements Vcs {
       }
       return undefined;
     });
-    if (found === undefined) throw new NotFoundError('ref', `${redactUrl(cloneUrl)} has no branch or tag ${ref}`);
+    if (found === undefined)
+      throw new NotFoundError('ref', `${redactUrl(cloneUrl)} has no branch or tag ${ref}`);
     const out = await this.#git(mirror, ['rev-parse', '--verify', '--quiet', `${found}^{commit}`]);
     return out.trim();
   }
@@ -117,7 +128,17 @@ export class GitVcs implements Vcs {
         writeFile(join(gitDir, 'config'), config),
         writeFile(join(gitDir, 'objects', 'info', 'alternates'), `${join(mirror, 'objects')}\n`),
       ]);
-      await this.#git(undefined, ['--git-dir', gitDir, '--work-tree', dir, 'checkout', '--quiet', sha, '--', '.']);
+      await this.#git(undefined, [
+        '--git-dir',
+        gitDir,
+        '--work-tree',
+        dir,
+        'checkout',
+        '--quiet',
+        sha,
+        '--',
+        '.',
+      ]);
     } catch (err) {
       throw new InfrastructureError(
         FailureCodes.CHECKOUT_FAILED,
@@ -274,13 +295,13 @@ function lastLine(text: string): string {
 
 function checkRef(ref: string): void {
   // The ref ends up in a refspec: forbid what git forbids and what would change the refspec's meaning.
-  // eslint-disable-next-line no-control-regex
-  const bad = ref === '' || ref.startsWith('-') || ref.includes('..') || /[\s:~^?*[\\\x00-\x1f\x7f]/.test(ref);
+  const bad = ref === '' || ref.startsWith('-') || ref.includes('..') || BAD_REF_CHAR.test(ref);
   if (bad) throw new InvalidInputError('ref', `not a valid git ref: ${JSON.stringify(ref)}`);
 }
 
 function checkSha(sha: string): void {
-  if (!FULL_SHA.test(sha)) throw new InvalidInputError('sha', `not a full commit sha: ${JSON.stringify(sha)}`);
+  if (!FULL_SHA.test(sha))
+    throw new InvalidInputError('sha', `not a full commit sha: ${JSON.stringify(sha)}`);
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -38,15 +38,14 @@ export function compilePipeline(source: string, file: string, context: PipelineC
   checkDuplicates(expansions, problems);
   if (problems.count > 0) return { ok: false, problems: problems.sorted() };
 
-  const byId = new Map<string, Expansion[]>();
-  for (const expansion of expansions)
-    byId.set(expansion.spec.id, [...(byId.get(expansion.spec.id) ?? []), expansion]);
-  const keysOf = (id: string) => byId.get(id)?.map((expansion) => expansion.key) ?? [];
-  const jobs = topologicalOrder(graph).flatMap((id) =>
-    (byId.get(id) ?? []).map((expansion) =>
-      compileJob(expansion, spec, graph.get(id)!.flatMap(keysOf), context),
-    ),
-  );
+  const byId = new Map<string, Expansion[]>(spec.jobs.map((job) => [job.id, []]));
+  for (const expansion of expansions) byId.get(expansion.spec.id)!.push(expansion);
+  // A need on a matrix job means every one of its expansions.
+  const keysOf = (id: string) => byId.get(id)!.map((expansion) => expansion.key);
+  const jobs = topologicalOrder(graph).flatMap((id) => {
+    const needs = graph.get(id)!.flatMap(keysOf);
+    return byId.get(id)!.map((expansion) => compileJob(expansion, spec, needs, context));
+  });
   return { ok: true, dag: { file, jobs } };
 }
 
@@ -143,7 +142,7 @@ function compileJob(
   const job: CompiledJob = {
     key: expansion.key,
     name: expansion.name,
-    needs,
+    needs: [...needs],
     steps: spec.steps.map((step): CompiledStep => ({
       name: step.name ? substitute(step.name.text) : firstLine(substitute(step.run.text)),
       run: substitute(step.run.text),

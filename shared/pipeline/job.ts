@@ -7,17 +7,7 @@ import type { ConditionSpec, JobSpec, MatrixSpec, NeedSpec, StepSpec } from './s
 
 /** Validation of one job and of what it holds: steps, needs, matrix and `if`. */
 
-export const JOB_KEYS = [
-  'name',
-  'needs',
-  'steps',
-  'env',
-  'timeout',
-  'retries',
-  'image',
-  'matrix',
-  'if',
-] as const;
+const JOB_KEYS = ['name', 'needs', 'steps', 'env', 'timeout', 'retries', 'image', 'matrix', 'if'] as const;
 const STEP_KEYS = ['name', 'run', 'env'] as const;
 
 /** Job ids appear in `needs`, keys and URLs: no spaces, nothing a shell or a URL would mangle. */

@@ -10,6 +10,7 @@ import {
   type Node as YamlNode,
   type Scalar,
   visit,
+  type YAMLError,
 } from 'yaml';
 import { FILE_START, type Position, type ProblemCollector } from './problem.ts';
 
@@ -65,24 +66,42 @@ export function parseYaml(source: string, problems: ProblemCollector): Node | un
   const lines = new LineCounter();
   // prettyErrors would append a source excerpt to each message; problems are one line each.
   const doc = parseDocument(source, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
-  let fatal = false;
+  const fatal = reportYamlErrors(doc, source, lines, problems);
+  if (fatal || doc.contents === null) return undefined;
+  return new TreeBuilder(source, doc, lines).build(doc.contents, FILE_START);
+}
+
+/** Reports the parser's errors; returns whether any of them leaves the tree unusable. */
+function reportYamlErrors(
+  doc: Document,
+  source: string,
+  lines: LineCounter,
+  problems: ProblemCollector,
+): boolean {
+  const quoteStarts = new Map<YAMLError, number>();
+  for (const error of doc.errors) {
+    const start = error.code === 'MISSING_CHAR' ? unclosedQuoteStart(doc, error.pos[0]) : undefined;
+    if (start !== undefined) quoteStarts.set(error, start);
+  }
+  // An unclosed quote swallows the rest of the file; errors after it are echoes of that one.
+  const swallowedFrom = Math.min(...quoteStarts.values());
   const linesWithError = new Set<number>();
+  let fatal = false;
   for (const error of doc.errors) {
     if (!RECOVERABLE.has(error.code)) fatal = true;
-    const quote = error.code === 'MISSING_CHAR' ? unclosedQuoteStart(doc, error.pos[0]) : undefined;
-    const pos = lines.linePos(quote ?? error.pos[0]);
+    const quoteStart = quoteStarts.get(error);
+    if (quoteStart === undefined && error.pos[0] > swallowedFrom) continue;
+    const pos = lines.linePos(quoteStart ?? error.pos[0]);
     // One mistake often trips several rules on the same line; the first says it best.
     if (linesWithError.has(pos.line)) continue;
     linesWithError.add(pos.line);
     const message =
-      quote === undefined
+      quoteStart === undefined
         ? yamlMessage(error.code, error.message, source, error.pos[0])
         : 'invalid YAML: this quoted string is never closed';
     problems.add(pos, message);
   }
-  if (fatal) return undefined;
-  if (doc.contents === null) return undefined;
-  return new TreeBuilder(source, doc, lines).build(doc.contents, FILE_START);
+  return fatal;
 }
 
 /**

@@ -75,15 +75,14 @@ function readDefaults(node: Node, problems: ProblemCollector): DefaultsSpec {
   return defaults;
 }
 
-/** Every text of a job in which `${{ matrix.<name> }}` is replaced. */
-export function substitutedTexts(job: JobSpec, defaults: DefaultsSpec): TextField[] {
+/** Every text of a job in which `${{ matrix.<name> }}` is replaced, except an image from `defaults`. */
+function substitutedTexts(job: JobSpec): TextField[] {
   const texts: TextField[] = [];
   const add = (text: TextField | undefined) => {
     if (text) texts.push(text);
   };
   add(job.name);
-  // The default image counts as the job's own: `image: node:${{ matrix.node }}` may be shared.
-  add(job.image ?? defaults.image);
+  add(job.image);
   for (const entry of job.env) add(entry.value);
   for (const step of job.steps) {
     add(step.name);
@@ -95,8 +94,12 @@ export function substitutedTexts(job: JobSpec, defaults: DefaultsSpec): TextFiel
 
 function checkJobReferences(job: JobSpec, defaults: DefaultsSpec, problems: ProblemCollector): void {
   const names = job.matrix?.variables.map((v) => v.name);
-  for (const text of substitutedTexts(job, defaults))
-    checkReferences(text, names, `in job "${job.id}"`, problems);
+  const where = `in job "${job.id}"`;
+  for (const text of substitutedTexts(job)) checkReferences(text, names, where, problems);
+  // A shared `image: node:${{ matrix.node }}` is fine as long as every job using it has that variable.
+  if (!job.image && defaults.image) {
+    checkReferences(defaults.image, names, `in "image" of defaults, used by job "${job.id}"`, problems);
+  }
 }
 
 /**

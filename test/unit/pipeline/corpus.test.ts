@@ -25,7 +25,8 @@ function compileFixture(kind: 'valid' | 'invalid', name: string) {
 describe('valid pipelines', () => {
   it('has fixtures, each with its expected DAG', () => {
     expect(fixtures('valid').length).toBeGreaterThanOrEqual(5);
-    for (const name of fixtures('valid')) expect(existsSync(join(root, 'valid', `${name}.expected.json`))).toBe(true);
+    for (const name of fixtures('valid'))
+      expect(existsSync(join(root, 'valid', `${name}.expected.json`))).toBe(true);
   });
 
   it.each(fixtures('valid'))('%s compiles to the expected DAG', (name) => {
@@ -57,8 +58,54 @@ describe('invalid pipelines', () => {
 
   it.each(fixtures('invalid'))('%s reports exactly the expected problems', (name) => {
     const result = compileFixture('invalid', name);
-    const expected = readFileSync(join(root, 'invalid', `${name}.expected.txt`), 'utf8').trimEnd().split('\n');
+    const expected = readFileSync(join(root, 'invalid', `${name}.expected.txt`), 'utf8')
+      .trimEnd()
+      .split('\n');
     expect(result.ok).toBe(false);
     expect(result.ok ? [] : result.problems.map(formatProblem)).toEqual(expected);
+  });
+
+  it('lists problems in file order', () => {
+    for (const name of fixtures('invalid')) {
+      const result = compileFixture('invalid', name);
+      const positions = result.ok ? [] : result.problems.map((p) => p.line * 10_000 + p.col);
+      expect(positions, name).toEqual([...positions].sort((a, b) => a - b));
+    }
+  });
+
+  it('covers every kind of problem', () => {
+    const all = fixtures('invalid')
+      .map((name) => readFileSync(join(root, 'invalid', `${name}.expected.txt`), 'utf8'))
+      .join('');
+    for (const kind of [
+      'invalid YAML',
+      'duplicate key',
+      'file is empty',
+      'the pipeline must be a map',
+      'no jobs',
+      'unknown key',
+      '(did you mean',
+      'must be text, not',
+      'must be a list of steps',
+      'has no steps',
+      'has no "run"',
+      'invalid job id',
+      'invalid env name',
+      'needs unknown job',
+      'needs itself',
+      'cycle in needs',
+      'invalid timeout',
+      'invalid retries',
+      'at most 256 are allowed',
+      'is empty: list at least one value',
+      'duplicate value',
+      'duplicate job name',
+      'duplicate job key',
+      'invalid "if"',
+      'unknown matrix variable',
+      'unsupported expression',
+    ]) {
+      expect(all, kind).toContain(kind);
+    }
   });
 });

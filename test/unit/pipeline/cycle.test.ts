@@ -32,7 +32,9 @@ describe('findCycles', () => {
 
   it('copes with a long chain without overflowing the stack', () => {
     const ids = Array.from({ length: 20_000 }, (_, i) => `j${i}`);
-    const chain = graph(Object.fromEntries(ids.map((id, i) => [id, i === 0 ? [ids.at(-1)!] : [ids[i - 1]!]])));
+    const chain = graph(
+      Object.fromEntries(ids.map((id, i) => [id, i === 0 ? [ids.at(-1)!] : [ids[i - 1]!]])),
+    );
     const cycles = findCycles(chain);
     expect(cycles).toHaveLength(1);
     expect(cycles[0]).toHaveLength(20_001);

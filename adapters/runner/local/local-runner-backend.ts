@@ -1,0 +1,294 @@
+import { spawn } from 'node:child_process';
+import { watch, type FSWatcher } from 'node:fs';
+import { mkdir, open, rm, stat } from 'node:fs/promises';
+import { join, resolve as resolvePath } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  FailureCodes,
+  InfrastructureError,
+  InvalidInputError,
+  KilnError,
+  NotFoundError,
+  type FailureCode,
+} from '../../../shared/errors.ts';
+import type { Vcs } from '../../vcs/port.ts';
+import type { RunnerBackend, RunnerOutcome, RunnerProgress, RunnerSpec } from '../port.ts';
+import { isProcessAlive, signalProcess, terminateGroups, waitUntil } from './processes.ts';
+import { readPid, readState, runnerFiles, writeFileAtomic, writeState, type RunnerState } from './state.ts';
+
+const SUPERVISOR = fileURLToPath(new URL('./supervisor.ts', import.meta.url));
+/** Safety net next to `fs.watch`, which may miss events on some file systems. */
+const FALLBACK_CHECK_MS = 1_000;
+/** How long `cancel` lets the supervisor stop its step (it waits 5 s before SIGKILL) and report. */
+const SUPERVISOR_STOP_MS = 8_000;
+const GROUP_KILL_GRACE_MS = 1_000;
+
+/** Options of {@link LocalRunnerBackend}. */
+export interface LocalRunnerBackendOptions {
+  /** One directory per runner: spec, state, supervisor log and the workspace. */
+  runnersDir: string;
+  /**
+   * Git mirrors shared with every other Kiln component on this machine (see `GitVcs`). The
+   * supervisor process checks out from them with its own `GitVcs`.
+   */
+  mirrorsDir: string;
+  /**
+   * The worker's VCS. Accepted for symmetry with other backends and unused: the checkout happens
+   * in the supervisor process, which outlives the worker.
+   */
+  vcs?: Vcs;
+  /** Where the supervisors write the job logs (read them with `FileLogStore`). */
+  logsDir: string;
+  /**
+   * A runner whose supervisor has not written its state for this long is lost.
+   * @default 15_000
+   */
+  heartbeatStaleMs?: number;
+}
+
+/**
+ * Runs each job attempt as local processes under a detached supervisor (see `supervisor.ts`), so
+ * a job keeps running when the worker that started it dies, and any worker can reattach to it
+ * through the runner directory. Each step runs in its own process group, killed as a whole.
+ */
+export class LocalRunnerBackend implements RunnerBackend {
+  readonly name = 'local';
+  readonly #runnersDir: string;
+  readonly #mirrorsDir: string;
+  readonly #logsDir: string;
+  readonly #staleMs: number;
+
+  constructor(options: LocalRunnerBackendOptions) {
+    this.#runnersDir = resolvePath(options.runnersDir);
+    this.#mirrorsDir = resolvePath(options.mirrorsDir);
+    this.#logsDir = resolvePath(options.logsDir);
+    this.#staleMs = options.heartbeatStaleMs ?? 15_000;
+  }
+
+  /** Directory of one runner. */
+  runnerDir(runnerId: string): string {
+    if (runnerId === '' || runnerId === '.' || runnerId === '..' || /[/\\\0]/.test(runnerId)) {
+      throw new InvalidInputError('runnerId', `not a file-safe runner id: ${JSON.stringify(runnerId)}`);
+    }
+    return join(this.#runnersDir, runnerId);
+  }
+
+  async start(spec: RunnerSpec): Promise<void> {
+    const dir = this.runnerDir(spec.runnerId);
+    await mkdir(this.#runnersDir, { recursive: true });
+    try {
+      await mkdir(dir); // the idempotency point: only one caller ever creates the directory
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return;
+      throw startFailed(spec.runnerId, err);
+    }
+    const files = runnerFiles(dir);
+    try {
+      await writeFileAtomic(files.spec, JSON.stringify(spec, null, 2));
+      const pid = await spawnSupervisor(dir, [this.#mirrorsDir, this.#logsDir], files.log);
+      await writeFileAtomic(files.pid, String(pid));
+    } catch (err) {
+      const error = startFailed(spec.runnerId, err);
+      const state: RunnerState = {
+        phase: 'finished',
+        pid: 0,
+        infraError: { code: error.code, message: error.message },
+        heartbeatAt: Date.now(),
+      };
+      await writeState(dir, state).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  async wait(
+    runnerId: string,
+    options: { signal?: AbortSignal; onProgress?: (progress: RunnerProgress) => void } = {},
+  ): Promise<RunnerOutcome> {
+    const dir = this.runnerDir(runnerId);
+    if (!(await exists(dir))) throw new NotFoundError('runner', `no runner ${runnerId}`);
+    const { signal, onProgress } = options;
+    signal?.throwIfAborted();
+    let lastProgress = '';
+    const report = (progress: RunnerProgress) => {
+      const key = JSON.stringify(progress);
+      if (key === lastProgress) return;
+      lastProgress = key;
+      onProgress?.(progress);
+    };
+
+    return new Promise<RunnerOutcome>((resolve, reject) => {
+      let settled = false;
+      let checking = false;
+      let again = false;
+      let watcher: FSWatcher | undefined;
+      const finish = (settle: () => void) => {
+        if (settled) return;
+        settled = true;
+        watcher?.close();
+        clearInterval(fallback);
+        signal?.removeEventListener('abort', onAbort);
+        settle();
+      };
+      const onAbort = () => finish(() => reject(signal?.reason));
+      const check = () => {
+        if (settled) return;
+        if (checking) {
+          again = true;
+          return;
+        }
+        checking = true;
+        void this.#inspect(runnerId, dir, report)
+          .then(
+            (outcome) => outcome !== undefined && finish(() => resolve(outcome)),
+            (err: unknown) => finish(() => reject(err)),
+          )
+          .finally(() => {
+            checking = false;
+            if (again) {
+              again = false;
+              check();
+            }
+          });
+      };
+      const fallback = setInterval(check, FALLBACK_CHECK_MS);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      try {
+        watcher = watch(dir, { persistent: false }, check);
+        watcher.on('error', check);
+      } catch {
+        // The directory vanished already: the first check reports it.
+      }
+      check();
+    });
+  }
+
+  async cancel(runnerId: string): Promise<void> {
+    const dir = this.runnerDir(runnerId);
+    if (!(await exists(dir))) return;
+    const before = await readState(dir);
+    if (before?.phase === 'finished') return;
+    const pid = before?.pid ?? (await readPid(dir));
+    if (pid !== undefined && isProcessAlive(pid)) {
+      signalProcess(pid, 'SIGTERM');
+      if (!(await waitUntil(() => !isProcessAlive(pid), SUPERVISOR_STOP_MS))) signalProcess(pid, 'SIGKILL');
+    }
+    // Whatever the supervisor could not stop (or left when it died): its own group holds its git
+    // commands, each step's group holds the step and its background processes.
+    const after = await readState(dir);
+    const groups = [...(after?.pgids ?? []), ...(after?.pgid === undefined ? [] : [after.pgid])];
+    if (pid !== undefined) groups.push(pid);
+    await terminateGroups(groups, GROUP_KILL_GRACE_MS);
+    if (after?.phase !== 'finished' && (await exists(dir))) {
+      await writeState(dir, {
+        ...(after ?? { pid: pid ?? 0 }),
+        phase: 'finished',
+        cancelled: true,
+        heartbeatAt: Date.now(),
+      });
+    }
+  }
+
+  async destroy(runnerId: string): Promise<void> {
+    const dir = this.runnerDir(runnerId);
+    if (!(await exists(dir))) return;
+    await this.cancel(runnerId);
+    await rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
+  }
+
+  /** One look at the runner: its outcome when finished, undefined while it runs, throws on failure. */
+  async #inspect(
+    runnerId: string,
+    dir: string,
+    report: (progress: RunnerProgress) => void,
+  ): Promise<RunnerOutcome | undefined> {
+    const state = await readState(dir);
+    if (state !== undefined) return this.#judge(runnerId, dir, state, report);
+    if (!(await exists(dir))) throw lost(runnerId, 'its directory was removed');
+    report({ phase: 'starting' });
+    const pid = await readPid(dir);
+    if (pid !== undefined) {
+      if (isProcessAlive(pid)) return undefined;
+      const late = await readState(dir); // it may have finished between our two reads
+      if (late !== undefined) return this.#judge(runnerId, dir, late, report);
+      throw lost(runnerId, `its supervisor (pid ${pid}) exited before reporting`);
+    }
+    // Created but never launched: a worker died inside `start`. Give a concurrent `start` time.
+    const age = Date.now() - (await stat(dir)).mtimeMs;
+    if (age > this.#staleMs) {
+      throw new InfrastructureError(
+        FailureCodes.RUNNER_START_FAILED,
+        `runner ${runnerId} was never launched`,
+      );
+    }
+    return undefined;
+  }
+
+  async #judge(
+    runnerId: string,
+    dir: string,
+    state: RunnerState,
+    report: (progress: RunnerProgress) => void,
+  ): Promise<RunnerOutcome | undefined> {
+    if (state.phase === 'finished') {
+      if (state.infraError) {
+        throw new InfrastructureError(state.infraError.code as FailureCode, state.infraError.message);
+      }
+      if (state.cancelled) throw new KilnError(FailureCodes.CANCELLED, `runner ${runnerId} was cancelled`);
+      if (state.outcome) return state.outcome;
+      throw lost(runnerId, 'it finished without an outcome');
+    }
+    report(state.phase === 'running' ? { phase: 'running', step: state.step } : { phase: 'checkout' });
+    if (!isProcessAlive(state.pid)) {
+      const late = await readState(dir);
+      if (late?.phase === 'finished') return this.#judge(runnerId, dir, late, report);
+      throw lost(runnerId, `its supervisor (pid ${state.pid}) is gone`);
+    }
+    const silentMs = Date.now() - state.heartbeatAt;
+    if (silentMs > this.#staleMs) throw lost(runnerId, `no heartbeat for ${Math.round(silentMs / 1000)} s`);
+    return undefined;
+  }
+}
+
+/** Starts the supervisor detached (own session and process group), output to its log file. */
+async function spawnSupervisor(dir: string, args: string[], logPath: string): Promise<number> {
+  const log = await open(logPath, 'a');
+  try {
+    const child = spawn(process.execPath, [SUPERVISOR, dir, ...args], {
+      cwd: dir,
+      detached: true,
+      stdio: ['ignore', log.fd, log.fd],
+    });
+    const pid = await new Promise<number>((resolve, reject) => {
+      child.once('error', reject);
+      child.once('spawn', () => (child.pid === undefined ? reject(new Error('no pid')) : resolve(child.pid)));
+    });
+    child.unref();
+    return pid;
+  } finally {
+    await log.close();
+  }
+}
+
+function startFailed(runnerId: string, err: unknown): InfrastructureError {
+  const reason = err instanceof Error ? err.message : String(err);
+  return new InfrastructureError(
+    FailureCodes.RUNNER_START_FAILED,
+    `cannot start runner ${runnerId}: ${reason}`,
+    {
+      cause: err,
+    },
+  );
+}
+
+function lost(runnerId: string, why: string): InfrastructureError {
+  return new InfrastructureError(FailureCodes.RUNNER_LOST, `runner ${runnerId} is lost: ${why}`);
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}

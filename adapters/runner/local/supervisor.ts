@@ -1,0 +1,235 @@
+/**
+ * The supervisor of one local runner: a detached process started by `LocalRunnerBackend.start`
+ * (`node supervisor.ts <runnerDir> <mirrorsDir> <logsDir>`), so the job outlives the worker that
+ * launched it. It checks out the commit, runs the steps, publishes their output to the log sink and
+ * reports everything through `state.json`, heartbeating every 2 s. SIGTERM / SIGINT cancel the job.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, readFile } from 'node:fs/promises';
+import { constants } from 'node:os';
+import { FailureCodes, KilnError } from '../../../shared/errors.ts';
+import type { CompiledStep } from '../../../shared/pipeline/types.ts';
+import { createFileLogSinkFactory } from '../../logs/file-logs.ts';
+import type { LogLine, LogSink } from '../../logs/port.ts';
+import { GitVcs } from '../../vcs/git-vcs.ts';
+import type { RunnerOutcome, RunnerSpec } from '../port.ts';
+import { terminateGroups } from './processes.ts';
+import { readState, runnerFiles, writeState, type RunnerState } from './state.ts';
+import { createLineSplitter, formatDuration, stepEnv } from './step-io.ts';
+
+const HEARTBEAT_MS = 2_000;
+/** Between SIGTERM and SIGKILL when a step is stopped (timeout, cancel). */
+const KILL_GRACE_MS = 5_000;
+/** How long to keep reading a finished step's pipes, which a background process may hold open. */
+const DRAIN_MS = 200;
+
+/** Numbers the lines of the attempt from 1 and hands them to the sink in batches. */
+class LineLogger {
+  readonly #sink: LogSink;
+  readonly #target: Pick<LogLine, 'buildId' | 'jobKey' | 'attempt'>;
+  #seq = 0;
+  #batch: LogLine[] = [];
+  #writing: Promise<void> = Promise.resolve();
+
+  constructor(sink: LogSink, spec: RunnerSpec) {
+    this.#sink = sink;
+    this.#target = { buildId: spec.buildId, jobKey: spec.jobKey, attempt: spec.attempt };
+  }
+
+  emit(stream: LogLine['stream'], text: string): void {
+    this.#batch.push({ ...this.#target, seq: ++this.#seq, ts: Date.now(), stream, text });
+    if (this.#batch.length > 1) return;
+    queueMicrotask(() => {
+      const lines = this.#batch;
+      this.#batch = [];
+      this.#writing = this.#writing
+        .then(() => this.#sink.write(lines))
+        .catch((err: unknown) => console.error('cannot write log lines:', err));
+    });
+  }
+
+  async close(): Promise<void> {
+    await new Promise<void>((resolve) => queueMicrotask(resolve));
+    await this.#writing;
+    await this.#sink.close().catch((err: unknown) => console.error('cannot close the log:', err));
+  }
+}
+
+class Supervisor {
+  readonly #dir: string;
+  readonly #spec: RunnerSpec;
+  readonly #vcs: GitVcs;
+  readonly #log: LineLogger;
+  readonly #files: ReturnType<typeof runnerFiles>;
+  #state: RunnerState;
+  #stateWrites: Promise<void> = Promise.resolve();
+  #heartbeat: NodeJS.Timeout | undefined;
+  #child: ChildProcess | undefined;
+  #stopReason: 'timeout' | 'cancel' | undefined;
+
+  constructor(dir: string, spec: RunnerSpec, mirrorsDir: string, logsDir: string) {
+    this.#dir = dir;
+    this.#spec = spec;
+    this.#files = runnerFiles(dir);
+    this.#vcs = new GitVcs({ mirrorsDir });
+    this.#log = new LineLogger(createFileLogSinkFactory(logsDir)(spec), spec);
+    this.#state = { phase: 'checkout', pid: process.pid, pgids: [], heartbeatAt: Date.now() };
+  }
+
+  async run(): Promise<void> {
+    process.on('SIGTERM', () => this.#stop('cancel'));
+    process.on('SIGINT', () => this.#stop('cancel'));
+    this.#update({});
+    this.#heartbeat = setInterval(() => this.#update({}), HEARTBEAT_MS);
+    try {
+      if (!(await this.#checkout())) return;
+      if (this.#stopReason === 'cancel') return await this.#finish({ cancelled: true });
+      await this.#finish(await this.#runSteps());
+    } catch (err) {
+      console.error('supervisor failed:', err);
+      const message = `the supervisor of runner ${this.#spec.runnerId} failed: ${String(err)}`;
+      await this.#finish({ infraError: { code: FailureCodes.RUNNER_LOST, message } });
+    }
+  }
+
+  async #checkout(): Promise<boolean> {
+    const { cloneUrl, sha, ref } = this.#spec.checkout;
+    const started = Date.now();
+    this.#log.emit('system', `▶ checkout: ${ref} @ ${sha}`);
+    try {
+      await mkdir(this.#files.tmp, { recursive: true });
+      await this.#vcs.checkout(cloneUrl, sha, this.#files.workspace);
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      const code = err instanceof KilnError ? err.code : FailureCodes.CHECKOUT_FAILED;
+      this.#log.emit('system', `✖ checkout failed: ${message}`);
+      await this.#finish({ infraError: { code, message } });
+      return false;
+    }
+    this.#log.emit('system', `✔ checked out in ${formatDuration(Date.now() - started)}`);
+    return true;
+  }
+
+  async #runSteps(): Promise<Partial<RunnerState>> {
+    const timeout = setTimeout(() => this.#stop('timeout'), this.#spec.timeoutMs);
+    const started = Date.now();
+    let current: string | undefined;
+    try {
+      for (const step of this.#spec.steps) {
+        if (this.#stopReason !== undefined) break;
+        current = step.name;
+        const { exitCode, ms } = await this.#runStep(step);
+        if (this.#stopReason !== undefined) break;
+        const mark = exitCode === 0 ? '✔' : '✖';
+        this.#log.emit('system', `${mark} exit ${exitCode} in ${formatDuration(ms)}`);
+        if (exitCode !== 0) return { outcome: { status: 'failed', exitCode, failedStep: step.name } };
+      }
+    } finally {
+      clearTimeout(timeout);
+    }
+    if (this.#stopReason === 'cancel') return { cancelled: true };
+    if (this.#stopReason === 'timeout') {
+      this.#log.emit('system', `✖ timed out after ${formatDuration(Date.now() - started)}`);
+      const outcome: RunnerOutcome = {
+        status: 'timed_out',
+        ...(current === undefined ? {} : { failedStep: current }),
+      };
+      return { outcome };
+    }
+    return { outcome: { status: 'succeeded', exitCode: 0 } };
+  }
+
+  /** Runs one step in its own process group; resolves when its shell exited. */
+  async #runStep(step: CompiledStep): Promise<{ exitCode: number; ms: number }> {
+    this.#log.emit('system', `▶ step: ${step.name}`);
+    const started = Date.now();
+    const workspace = this.#files.workspace;
+    const child = spawn('sh', ['-e', '-c', step.run], {
+      cwd: workspace,
+      env: stepEnv(this.#spec, step, { workspace, tmp: this.#files.tmp }, process.env),
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.#child = child;
+    const exited = new Promise<number>((resolve) => {
+      child.once('error', (err) => {
+        this.#log.emit('system', `✖ cannot start the step: ${err.message}`);
+        resolve(127);
+      });
+      child.once('exit', (code, signal) => resolve(code ?? 128 + (signal ? constants.signals[signal] : 0)));
+    });
+    if (child.pid !== undefined) {
+      this.#update({
+        phase: 'running',
+        step: step.name,
+        pgid: child.pid,
+        pgids: [...(this.#state.pgids ?? []), child.pid],
+      });
+    }
+    const drained = [this.#capture(child, 'stdout'), this.#capture(child, 'stderr')];
+    const exitCode = await exited;
+    this.#child = undefined;
+    await Promise.race([Promise.all(drained), new Promise((resolve) => setTimeout(resolve, DRAIN_MS))]);
+    return { exitCode, ms: Date.now() - started };
+  }
+
+  /** Publishes one pipe line by line; resolves when the pipe closed. */
+  #capture(child: ChildProcess, stream: 'stdout' | 'stderr'): Promise<void> {
+    const pipe = child[stream];
+    if (pipe === null) return Promise.resolve();
+    const splitter = createLineSplitter((text) => this.#log.emit(stream, text));
+    pipe.on('data', (chunk: Buffer) => splitter.push(chunk));
+    return new Promise((resolve) => {
+      pipe.once('close', () => {
+        splitter.end();
+        resolve();
+      });
+    });
+  }
+
+  /** Timeout or cancel: stop the running step's whole process group, SIGKILL after a grace period. */
+  #stop(reason: 'timeout' | 'cancel'): void {
+    if (this.#stopReason !== undefined || this.#state.phase === 'finished') return;
+    this.#stopReason = reason;
+    if (reason === 'cancel') this.#log.emit('system', '✖ cancelled');
+    const pid = this.#child?.pid;
+    if (pid !== undefined) void terminateGroups([pid], KILL_GRACE_MS);
+    // Cancelled during the checkout: nothing of the job runs yet, so report at once.
+    if (reason === 'cancel' && this.#state.phase === 'checkout') void this.#finish({ cancelled: true });
+  }
+
+  /** Kills whatever the steps left behind, flushes the logs, then records the end. */
+  async #finish(end: Partial<RunnerState>): Promise<void> {
+    if (this.#state.phase === 'finished' || this.#heartbeat === undefined) return;
+    clearInterval(this.#heartbeat);
+    this.#heartbeat = undefined;
+    await terminateGroups(this.#state.pgids ?? [], KILL_GRACE_MS);
+    await this.#log.close();
+    this.#update({ ...end, phase: 'finished', pgid: undefined });
+    await this.#stateWrites;
+    process.exit(0);
+  }
+
+  /** Merges `change` into the state and queues an atomic rewrite of `state.json`. */
+  #update(change: Partial<RunnerState>): void {
+    this.#state = { ...this.#state, ...change, heartbeatAt: Date.now() };
+    const snapshot = this.#state;
+    this.#stateWrites = this.#stateWrites
+      .then(() => writeState(this.#dir, snapshot))
+      .catch((err: unknown) => console.error('cannot write the runner state:', err));
+  }
+}
+
+async function main(): Promise<void> {
+  const [dir, mirrorsDir, logsDir] = process.argv.slice(2);
+  if (dir === undefined || mirrorsDir === undefined || logsDir === undefined) {
+    console.error('usage: supervisor.ts <runnerDir> <mirrorsDir> <logsDir>');
+    process.exit(2);
+  }
+  // Cancelled (or failed) before we got here: nothing to run.
+  if ((await readState(dir))?.phase === 'finished') return;
+  const spec = JSON.parse(await readFile(runnerFiles(dir).spec, 'utf8')) as RunnerSpec;
+  await new Supervisor(dir, spec, mirrorsDir, logsDir).run();
+}
+
+await main();
