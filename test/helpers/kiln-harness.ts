@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, type Worker } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
 import { inject } from 'vitest';
 import { FileLogStore } from '../../adapters/logs/file-logs.ts';
 import { FileProjectRegistry } from '../../adapters/projects/file-projects.ts';
@@ -35,6 +35,7 @@ export interface HarnessOptions {
  * temporary data directory, the real local runner and git, and the Hono app called in-process.
  */
 export async function startHarness(options: HarnessOptions = {}) {
+  installQuietRuntime();
   const address = inject('temporalAddress');
   const namespace = inject('temporalNamespace');
   const dataDir = mkdtempSync(join(tmpdir(), 'kiln-data-'));
@@ -147,3 +148,12 @@ export async function startHarness(options: HarnessOptions = {}) {
 }
 
 export type Harness = Awaited<ReturnType<typeof startHarness>>;
+
+let runtimeInstalled = false;
+
+/** Worker logs at WARN, so test output shows what matters. Once per test process. */
+function installQuietRuntime(): void {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  Runtime.install({ logger: new DefaultLogger('WARN') });
+}
