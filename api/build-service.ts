@@ -37,7 +37,12 @@ export class BuildService {
    * webhook redelivery) nothing new starts and `duplicate` is true.
    */
   async start(buildId: string, request: BuildRequest): Promise<{ buildId: string; duplicate: boolean }> {
-    const input: BuildInput = { ...request, buildId, createdAt: new Date().toISOString(), settings: this.#settings };
+    const input: BuildInput = {
+      ...request,
+      buildId,
+      createdAt: new Date().toISOString(),
+      settings: this.#settings,
+    };
     try {
       await this.#client.workflow.start<typeof buildWorkflow>('buildWorkflow', {
         workflowId: buildId,

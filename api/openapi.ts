@@ -47,7 +47,10 @@ export const openApiDocument = {
         },
         responses: {
           '200': { description: 'Ping answered, or a redelivery of a known build (`duplicate: true`)' },
-          '201': { description: 'Build started', content: { 'application/json': { schema: { $ref: '#/components/schemas/Started' } } } },
+          '201': {
+            description: 'Build started',
+            content: { 'application/json': { schema: { $ref: '#/components/schemas/Started' } } },
+          },
           '202': { description: 'Event acknowledged and ignored, with the reason' },
           '400': error,
           '401': error,
@@ -77,7 +80,10 @@ export const openApiDocument = {
           },
         },
         responses: {
-          '201': { description: 'Build started', content: { 'application/json': { schema: { $ref: '#/components/schemas/Started' } } } },
+          '201': {
+            description: 'Build started',
+            content: { 'application/json': { schema: { $ref: '#/components/schemas/Started' } } },
+          },
           '400': error,
           '401': error,
           '404': error,
@@ -89,7 +95,10 @@ export const openApiDocument = {
         summary: 'Live state of a build and its jobs',
         parameters: [buildId],
         responses: {
-          '200': { description: 'Build', content: { 'application/json': { schema: { $ref: '#/components/schemas/Build' } } } },
+          '200': {
+            description: 'Build',
+            content: { 'application/json': { schema: { $ref: '#/components/schemas/Build' } } },
+          },
           '401': error,
           '404': error,
         },
@@ -99,7 +108,11 @@ export const openApiDocument = {
       post: {
         summary: 'Cancel a build: running jobs are killed, pending ones skipped',
         parameters: [buildId],
-        responses: { '202': { description: 'Cancellation requested; the current state' }, '401': error, '404': error },
+        responses: {
+          '202': { description: 'Cancellation requested; the current state' },
+          '401': error,
+          '404': error,
+        },
       },
     },
     '/builds/{id}/jobs/{job}/logs': {
@@ -146,7 +159,17 @@ export const openApiDocument = {
           needs: { type: 'array', items: { type: 'string' } },
           status: {
             type: 'string',
-            enum: ['pending', 'queued', 'running', 'succeeded', 'failed', 'timed_out', 'errored', 'cancelled', 'skipped'],
+            enum: [
+              'pending',
+              'queued',
+              'running',
+              'succeeded',
+              'failed',
+              'timed_out',
+              'errored',
+              'cancelled',
+              'skipped',
+            ],
           },
           attempt: { type: 'integer' },
           runnerId: { type: 'string' },
@@ -168,7 +191,10 @@ export const openApiDocument = {
           tag: { type: 'string' },
           commitSha: { type: 'string' },
           event: { type: 'string' },
-          status: { type: 'string', enum: ['queued', 'running', 'succeeded', 'failed', 'cancelled', 'errored'] },
+          status: {
+            type: 'string',
+            enum: ['queued', 'running', 'succeeded', 'failed', 'cancelled', 'errored'],
+          },
           createdAt: { type: 'string', format: 'date-time' },
           startedAt: { type: 'string', format: 'date-time' },
           finishedAt: { type: 'string', format: 'date-time' },

@@ -19,7 +19,12 @@ export async function startBenchStack(projects: unknown[], log: (m: string) => v
   const dataDir = mkdtempSync(join(tmpdir(), 'kiln-bench-'));
   const dirs = dataDirs(dataDir);
   const cliPath = await obtainTemporalCli({ onProgress: log });
-  const server = await startTemporalDevServer({ cliPath, dbFile: dirs.temporalDb, uiPort: false, onProgress: log });
+  const server = await startTemporalDevServer({
+    cliPath,
+    dbFile: dirs.temporalDb,
+    uiPort: false,
+    onProgress: log,
+  });
   const projectsFile = join(dataDir, 'projects.yaml');
   writeFileSync(projectsFile, JSON.stringify({ projects }));
   const config = loadConfig({

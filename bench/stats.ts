@@ -6,7 +6,13 @@ export function percentile(values: number[], p: number): number {
   return sorted[rank]!;
 }
 
-export function summarise(values: number[]): { n: number; p50: number; p95: number; p99: number; max: number } {
+export function summarise(values: number[]): {
+  n: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  max: number;
+} {
   const round = (x: number) => Math.round(x * 10) / 10;
   return {
     n: values.length,

@@ -43,7 +43,10 @@ export class KilnApiClient {
 
   async logs(id: string, job: string, attempt?: number): Promise<string> {
     const query = attempt ? `?attempt=${attempt}` : '';
-    const res = await this.#fetch('GET', `/builds/${encodeURIComponent(id)}/jobs/${encodeURIComponent(job)}/logs${query}`);
+    const res = await this.#fetch(
+      'GET',
+      `/builds/${encodeURIComponent(id)}/jobs/${encodeURIComponent(job)}/logs${query}`,
+    );
     return res.text();
   }
 
@@ -64,11 +67,19 @@ export class KilnApiClient {
         body: body === undefined ? undefined : JSON.stringify(body),
       });
     } catch (err) {
-      throw new ApiError(0, 'UNREACHABLE', `cannot reach the Kiln API at ${this.baseUrl}: ${(err as Error).message}`);
+      throw new ApiError(
+        0,
+        'UNREACHABLE',
+        `cannot reach the Kiln API at ${this.baseUrl}: ${(err as Error).message}`,
+      );
     }
     if (!res.ok) {
       const payload = (await res.json().catch(() => ({}))) as { error?: { code?: string; message?: string } };
-      throw new ApiError(res.status, payload.error?.code ?? `HTTP_${res.status}`, payload.error?.message ?? res.statusText);
+      throw new ApiError(
+        res.status,
+        payload.error?.code ?? `HTTP_${res.status}`,
+        payload.error?.message ?? res.statusText,
+      );
     }
     return res;
   }

@@ -15,7 +15,10 @@ export function ensureSampleRepository(dir: string): string {
   mkdirSync(repo, { recursive: true });
   cpSync(SAMPLE, repo, { recursive: true });
   const git = (...args: string[]) =>
-    execFileSync('git', ['-c', 'user.name=Kiln', '-c', 'user.email=kiln@localhost', ...args], { cwd: repo, stdio: 'ignore' });
+    execFileSync('git', ['-c', 'user.name=Kiln', '-c', 'user.email=kiln@localhost', ...args], {
+      cwd: repo,
+      stdio: 'ignore',
+    });
   git('init', '-q', '-b', 'main');
   git('add', '-A');
   git('commit', '-q', '-m', 'Sample project for Kiln');

@@ -6,7 +6,11 @@ import { renderBuild } from './render.ts';
  * Follows a build in the terminal: the job table is redrawn in place while it runs (or printed
  * on change when stdout is not a terminal), then the final summary. Resolves with the final state.
  */
-export async function followBuild(api: KilnApiClient, buildId: string, intervalMs = 500): Promise<BuildState> {
+export async function followBuild(
+  api: KilnApiClient,
+  buildId: string,
+  intervalMs = 500,
+): Promise<BuildState> {
   let previous = '';
   let drawnLines = 0;
   for (;;) {

@@ -42,7 +42,10 @@ async function main(argv: string[]): Promise<number> {
     return command || values.help ? 0 : 2;
   }
   const config = loadConfigOrExit();
-  const api = new KilnApiClient(values.api ?? `http://${config.KILN_API_HOST}:${config.KILN_API_PORT}`, config.KILN_API_TOKEN);
+  const api = new KilnApiClient(
+    values.api ?? `http://${config.KILN_API_HOST}:${config.KILN_API_PORT}`,
+    config.KILN_API_TOKEN,
+  );
 
   switch (command) {
     case 'up': {
@@ -61,7 +64,11 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     case 'logs':
       process.stdout.write(
-        await api.logs(required(args[0], 'BUILD'), required(args[1], 'JOB'), values.attempt ? Number(values.attempt) : undefined),
+        await api.logs(
+          required(args[0], 'BUILD'),
+          required(args[1], 'JOB'),
+          values.attempt ? Number(values.attempt) : undefined,
+        ),
       );
       return 0;
     case 'cancel':

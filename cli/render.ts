@@ -19,14 +19,17 @@ const STATUS_STYLE: Record<JobStatus | BuildState['status'], (t: string) => stri
 export function duration(from?: string, to?: string): string {
   if (!from) return '';
   const ms = (to ? Date.parse(to) : Date.now()) - Date.parse(from);
-  return ms < 60_000 ? `${(ms / 1000).toFixed(1)}s` : `${Math.floor(ms / 60_000)}m${Math.round((ms % 60_000) / 1000)}s`;
+  return ms < 60_000
+    ? `${(ms / 1000).toFixed(1)}s`
+    : `${Math.floor(ms / 60_000)}m${Math.round((ms % 60_000) / 1000)}s`;
 }
 
 /** A readable table of a build's jobs, padded to the widest cell of each column. */
 export function renderBuild(build: BuildState): string {
   const header = `build ${build.id}  ${build.repo} @ ${build.branch ?? build.tag ?? build.ref}  ${(build.commitSha ?? '').slice(0, 10)}  ${STATUS_STYLE[build.status](build.status)}  ${duration(build.startedAt ?? build.createdAt, build.finishedAt)}`;
   const rows: string[][] = [['JOB', 'STATUS', 'ATTEMPT', 'TIME', 'DETAIL']];
-  for (const job of build.jobs) rows.push(jobRow(job));
+  const names = new Map(build.jobs.map((j) => [j.key, j]));
+  for (const job of build.jobs) rows.push(jobRow(job, names));
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   const lines = rows.map((row, r) =>
     row
@@ -38,15 +41,27 @@ export function renderBuild(build: BuildState): string {
       .trimEnd(),
   );
   const problems = build.problems.map((p) => `  ${p.file}:${p.line}:${p.col} ${p.message}`);
-  return [header, ...(build.jobs.length ? lines : []), ...(build.message ? [`  ${build.message}`] : []), ...problems].join(
-    '\n',
-  );
+  return [
+    header,
+    ...(build.jobs.length ? lines : []),
+    ...(build.message ? [`  ${build.message}`] : []),
+    ...problems,
+  ].join('\n');
 }
 
-function jobRow(job: JobState): string[] {
+function jobRow(job: JobState, jobs: Map<string, JobState>): string[] {
+  const waitingFor = job.needs.filter((key) => jobs.get(key)?.status !== 'succeeded');
   const detail =
     job.status === 'failed' && job.failedStep
       ? `step "${job.failedStep}" exited ${job.exitCode ?? '?'}`
-      : (job.message ?? (job.needs.length ? `needs ${job.needs.join(', ')}` : ''));
-  return [job.name, job.status, job.attempt ? String(job.attempt) : '', duration(job.startedAt, job.finishedAt), detail];
+      : job.status === 'pending' && waitingFor.length
+        ? `waiting for ${waitingFor.length === 1 ? jobs.get(waitingFor[0]!)?.name : `${waitingFor.length} jobs`}`
+        : (job.message ?? '');
+  return [
+    job.name,
+    job.status,
+    job.attempt ? String(job.attempt) : '',
+    duration(job.startedAt, job.finishedAt),
+    detail,
+  ];
 }

@@ -76,7 +76,11 @@ export async function up(config: KilnConfig, options: { sample: boolean }): Prom
     if (options.sample) {
       const repo = ensureSampleRepository(dirs.examples);
       const client = new KilnApiClient(api.url, config.KILN_API_TOKEN);
-      const { buildId } = await client.startBuild({ cloneUrl: repo, repo: 'examples/sample-project', ref: 'main' });
+      const { buildId } = await client.startBuild({
+        cloneUrl: repo,
+        repo: 'examples/sample-project',
+        ref: 'main',
+      });
       step(`sample build ${buildId}`);
       const final = await followBuild(client, buildId);
       console.log(`\nsample build ${final.status}; serving webhooks until Ctrl-C`);

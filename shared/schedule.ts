@@ -15,7 +15,11 @@ export interface SchedulePlan {
  * Temporal. A job starts when every job it needs has succeeded; it is skipped when its `if` is
  * false or any job it needs ended in anything but success (transitively, since skipped counts).
  */
-export function planNext(jobs: readonly CompiledJob[], states: readonly JobState[], maxInFlight: number): SchedulePlan {
+export function planNext(
+  jobs: readonly CompiledJob[],
+  states: readonly JobState[],
+  maxInFlight: number,
+): SchedulePlan {
   const status = new Map(states.map((s) => [s.key, s.status]));
   const plan: SchedulePlan = { start: [], skip: [] };
   let inFlight = states.filter((s) => s.status === 'queued' || s.status === 'running').length;

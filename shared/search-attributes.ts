@@ -11,7 +11,9 @@ export const KilnEvent = defineSearchAttributeKey('KilnEvent', SearchAttributeTy
 export const KilnStatus = defineSearchAttributeKey('KilnStatus', SearchAttributeType.KEYWORD);
 
 /** Names and types, for registering them with the server. */
-export const KILN_SEARCH_ATTRIBUTES = [KilnRepo, KilnBranch, KilnCommit, KilnEvent, KilnStatus].map((key) => ({
-  name: key.name,
-  type: 'Keyword' as const,
-}));
+export const KILN_SEARCH_ATTRIBUTES = [KilnRepo, KilnBranch, KilnCommit, KilnEvent, KilnStatus].map(
+  (key) => ({
+    name: key.name,
+    type: 'Keyword' as const,
+  }),
+);

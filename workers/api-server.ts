@@ -38,7 +38,9 @@ export async function startApiServer(config: KilnConfig, logs: LogStore): Promis
     },
   });
   const server: ServerType = await new Promise((ready) => {
-    const s = serve({ fetch: app.fetch, hostname: config.KILN_API_HOST, port: config.KILN_API_PORT }, () => ready(s));
+    const s = serve({ fetch: app.fetch, hostname: config.KILN_API_HOST, port: config.KILN_API_PORT }, () =>
+      ready(s),
+    );
   });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.KILN_API_PORT;

@@ -1,6 +1,10 @@
 import { fileURLToPath } from 'node:url';
 import { bundleWorkflowCode, Worker, type NativeConnection, type WorkflowBundle } from '@temporalio/worker';
-import { createOrchestratorActivities, createRunnerWorkerActivities, type ActivityPorts } from '../activities/index.ts';
+import {
+  createOrchestratorActivities,
+  createRunnerWorkerActivities,
+  type ActivityPorts,
+} from '../activities/index.ts';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 

@@ -21,7 +21,6 @@ export function createPorts(config: KilnConfig): KilnPorts {
     runnersDir: dirs.runners,
     mirrorsDir: dirs.mirrors,
     logsDir: dirs.logs,
-    vcs,
   });
   return { vcs, runner, logs: new FileLogStore({ logsDir: dirs.logs }) };
 }

@@ -21,7 +21,12 @@ export const pipelineLoading: ActivityOptions = {
 /** Short runner control calls (launch, cancel, destroy): idempotent, so retries are safe. */
 export const runnerControl: ActivityOptions = {
   startToCloseTimeout: '1 minute',
-  retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumAttempts: 5, nonRetryableErrorTypes: [...FINAL_CODES] },
+  retry: {
+    initialInterval: '500ms',
+    backoffCoefficient: 2,
+    maximumAttempts: 5,
+    nonRetryableErrorTypes: [...FINAL_CODES],
+  },
 };
 
 /**

@@ -104,7 +104,8 @@ export async function buildWorkflow(input: BuildInput): Promise<BuildState> {
 
       for (;;) {
         const plan = planNext(dag.jobs, state.jobs, input.settings.maxJobsInFlight);
-        for (const { key, reason } of plan.skip) finishJob(state, key, { status: 'skipped', message: reason });
+        for (const { key, reason } of plan.skip)
+          finishJob(state, key, { status: 'skipped', message: reason });
         for (const key of plan.start) {
           const job = dag.jobs.find((j) => j.key === key)!;
           jobState(state, key).status = 'queued';
@@ -127,7 +128,8 @@ export async function buildWorkflow(input: BuildInput): Promise<BuildState> {
     // Wait until every running child has killed its runner, so "cancelled" means nothing runs.
     await CancellationScope.nonCancellable(() => Promise.all(trackers));
     for (const job of state.jobs) {
-      if (!isFinalJobStatus(job.status)) finishJob(state, job.key, { status: 'skipped', message: 'build cancelled' });
+      if (!isFinalJobStatus(job.status))
+        finishJob(state, job.key, { status: 'skipped', message: 'build cancelled' });
     }
     finishBuild(state, 'cancelled', cancelReason ?? 'cancelled from Temporal', setStatus);
     if (cancelReason === undefined) throw err;
@@ -161,7 +163,11 @@ async function runJob(input: BuildInput, job: CompiledJob, sha: string, state: B
     finishJob(state, job.key, result);
   } catch (err) {
     if (isCancellation(err) || (err instanceof ChildWorkflowFailure && isCancellation(err.cause))) {
-      finishJob(state, job.key, { status: 'cancelled', failureCode: FailureCodes.CANCELLED, message: 'cancelled' });
+      finishJob(state, job.key, {
+        status: 'cancelled',
+        failureCode: FailureCodes.CANCELLED,
+        message: 'cancelled',
+      });
     } else {
       finishJob(state, job.key, {
         status: 'errored',

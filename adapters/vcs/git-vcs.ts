@@ -40,7 +40,8 @@ const LOCK_RETRIES = 6;
 /**
  * Git over file://, local paths and https, with one bare mirror per clone URL under `mirrorsDir`
  * (`<first 16 hex of sha256(url)>.git`). Fetches into a mirror are serialised per mirror within the
- * process; across processes git's own locks apply and lock conflicts are retried.
+ * process; across processes git's own locks apply and lock conflicts are retried. Fetches never
+ * write `FETCH_HEAD`, the one file git would let concurrent fetches overwrite unlocked.
  */
 export class GitVcs implements Vcs {
   readonly mirrorsDir: string;
@@ -74,6 +75,7 @@ export class GitVcs implements Vcs {
           await this.#git(mirror, [
             'fetch',
             '--quiet',
+            '--no-write-fetch-head',
             '--no-tags',
             '--force',
             cloneUrl,
@@ -155,13 +157,14 @@ export class GitVcs implements Vcs {
     await this.#exclusive(mirror, async () => {
       if (await this.#hasCommit(mirror, sha)) return;
       try {
-        await this.#git(mirror, ['fetch', '--quiet', '--no-tags', cloneUrl, sha]);
+        await this.#git(mirror, ['fetch', '--quiet', '--no-write-fetch-head', '--no-tags', cloneUrl, sha]);
       } catch {
         // Some servers refuse to serve a commit by id: fetch every branch and tag instead.
         try {
           await this.#git(mirror, [
             'fetch',
             '--quiet',
+            '--no-write-fetch-head',
             '--force',
             cloneUrl,
             '+refs/heads/*:refs/heads/*',

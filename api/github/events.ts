@@ -54,7 +54,10 @@ export function decideGithubEvent(event: string, payload: unknown): GithubEventD
   if (event === 'pull_request') {
     const action = str(p.action) ?? '';
     if (!PR_ACTIONS.has(action)) {
-      return { kind: 'ignore', reason: `pull_request action "${action}" starts no build (opened, synchronize and reopened do)` };
+      return {
+        kind: 'ignore',
+        reason: `pull_request action "${action}" starts no build (opened, synchronize and reopened do)`,
+      };
     }
     const pr = (p.pull_request ?? {}) as Record<string, unknown>;
     const head = (pr.head ?? {}) as Record<string, unknown>;

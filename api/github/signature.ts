@@ -4,7 +4,11 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
  * Verifies GitHub's `X-Hub-Signature-256` header (`sha256=<hex>`) over the raw request body, in
  * constant time. Returns false for a missing, malformed or wrong signature.
  */
-export function verifyGithubSignature(secret: string, rawBody: Uint8Array, header: string | undefined): boolean {
+export function verifyGithubSignature(
+  secret: string,
+  rawBody: Uint8Array,
+  header: string | undefined,
+): boolean {
   if (!header || !header.startsWith('sha256=')) return false;
   const given = Buffer.from(header.slice('sha256='.length), 'hex');
   const expected = createHmac('sha256', secret).update(rawBody).digest();

@@ -103,7 +103,12 @@ export function normaliseRef(input: string): { ref: string; branch?: string; tag
 }
 
 function repoNameOf(cloneUrl: string): string {
-  const name = cloneUrl.replace(/\/+$/, '').replace(/\.git$/, '').split('/').pop() || 'repository';
+  const name =
+    cloneUrl
+      .replace(/\/+$/, '')
+      .replace(/\.git$/, '')
+      .split('/')
+      .pop() || 'repository';
   return `local/${name}`;
 }
 

@@ -41,7 +41,8 @@ export function webhookRoutes(deps: { builds: BuildService; projects: ProjectReg
     }
 
     const decision = decideGithubEvent(event, payload);
-    if (decision.kind === 'ping') return c.json({ ok: true, message: `pong: ${project.repo} is connected` }, 200);
+    if (decision.kind === 'ping')
+      return c.json({ ok: true, message: `pong: ${project.repo} is connected` }, 200);
     if (decision.kind === 'ignore') return c.json({ ignored: true, reason: decision.reason }, 202);
     if (!delivery) throw badRequest('missing X-GitHub-Delivery header');
 

@@ -28,9 +28,13 @@ mkdirSync('.kiln', { recursive: true });
 const report = '.kiln/vitest-report.json';
 rmSync(report, { force: true });
 console.log('\n▶ tests: vitest run');
-const vitest = spawnSync(bin('vitest'), ['run', '--reporter=default', '--reporter=json', `--outputFile.json=${report}`], {
-  stdio: 'inherit',
-});
+const vitest = spawnSync(
+  bin('vitest'),
+  ['run', '--reporter=default', '--reporter=json', `--outputFile.json=${report}`],
+  {
+    stdio: 'inherit',
+  },
+);
 if (existsSync(report)) {
   const counts = JSON.parse(readFileSync(report, 'utf8')) as {
     numPassedTests: number;

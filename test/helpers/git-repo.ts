@@ -12,7 +12,10 @@ export interface TestRepo {
   git(...args: string[]): string;
 }
 
-export function createTestRepo(files: Record<string, string>, options: { branch?: string } = {}): TestRepo & { sha: string } {
+export function createTestRepo(
+  files: Record<string, string>,
+  options: { branch?: string } = {},
+): TestRepo & { sha: string } {
   const path = mkdtempSync(join(tmpdir(), 'kiln-repo-'));
   const git = (...args: string[]): string =>
     execFileSync('git', ['-c', 'user.name=Kiln Test', '-c', 'user.email=test@localhost', ...args], {

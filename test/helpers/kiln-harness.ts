@@ -53,7 +53,11 @@ export async function startHarness(options: HarnessOptions = {}) {
   const connection = await Connection.connect({ address });
   const client = new Client({ connection, namespace });
   const vcs = new GitVcs({ mirrorsDir: dirs.mirrors });
-  const realRunner = new LocalRunnerBackend({ runnersDir: dirs.runners, mirrorsDir: dirs.mirrors, logsDir: dirs.logs, vcs });
+  const realRunner = new LocalRunnerBackend({
+    runnersDir: dirs.runners,
+    mirrorsDir: dirs.mirrors,
+    logsDir: dirs.logs,
+  });
   const runner = options.wrapRunner ? options.wrapRunner(realRunner) : realRunner;
   const logs = new FileLogStore({ logsDir: dirs.logs });
 
@@ -90,7 +94,11 @@ export async function startHarness(options: HarnessOptions = {}) {
     Promise.resolve(
       app.request(path, {
         ...init,
-        headers: { authorization: `Bearer ${API_TOKEN}`, 'content-type': 'application/json', ...init.headers },
+        headers: {
+          authorization: `Bearer ${API_TOKEN}`,
+          'content-type': 'application/json',
+          ...init.headers,
+        },
       }),
     );
 
@@ -109,7 +117,12 @@ export async function startHarness(options: HarnessOptions = {}) {
     settings,
 
     /** Starts a manual build of `cloneUrl` through the API and returns its id. */
-    async startBuild(body: { cloneUrl: string; ref?: string; sha?: string; pipelinePath?: string }): Promise<string> {
+    async startBuild(body: {
+      cloneUrl: string;
+      ref?: string;
+      sha?: string;
+      pipelinePath?: string;
+    }): Promise<string> {
       const res = await api('/builds', { method: 'POST', body: JSON.stringify(body) });
       if (res.status !== 201) throw new Error(`POST /builds → ${res.status} ${await res.text()}`);
       return ((await res.json()) as { buildId: string }).buildId;

@@ -11,7 +11,10 @@ function flakyStarts(failures: number) {
     name: `flaky(${runner.name})`,
     start: async (spec) => {
       if (spec.jobKey.startsWith('flaky') && spec.attempt <= failures) {
-        throw new InfrastructureError('RUNNER_START_FAILED', `injected start failure (attempt ${spec.attempt})`);
+        throw new InfrastructureError(
+          'RUNNER_START_FAILED',
+          `injected start failure (attempt ${spec.attempt})`,
+        );
       }
       return runner.start(spec);
     },
@@ -82,7 +85,9 @@ jobs:
   });
 
   it('retries an infrastructure failure with a new attempt, then succeeds', async () => {
-    const repo = createTestRepo({ '.ci.yaml': `jobs:\n  flaky-job: { steps: [{ run: 'echo attempt $KILN_ATTEMPT' }] }\n` });
+    const repo = createTestRepo({
+      '.ci.yaml': `jobs:\n  flaky-job: { steps: [{ run: 'echo attempt $KILN_ATTEMPT' }] }\n`,
+    });
     const id = await kiln.startBuild({ cloneUrl: repo.url });
     const build = await kiln.waitFor(id);
     expect(build.status).toBe('succeeded');
@@ -93,11 +98,17 @@ jobs:
   });
 
   it('ends a job errored when its infrastructure retries are exhausted', async () => {
-    const repo = createTestRepo({ '.ci.yaml': `jobs:\n  flaky-norety: { retries: 0, steps: [{ run: 'true' }] }\n` });
+    const repo = createTestRepo({
+      '.ci.yaml': `jobs:\n  flaky-norety: { retries: 0, steps: [{ run: 'true' }] }\n`,
+    });
     const id = await kiln.startBuild({ cloneUrl: repo.url });
     const build = await kiln.waitFor(id);
     expect(build.status).toBe('errored');
-    expect(build.jobs[0]).toMatchObject({ status: 'errored', attempt: 1, failureCode: 'RUNNER_START_FAILED' });
+    expect(build.jobs[0]).toMatchObject({
+      status: 'errored',
+      attempt: 1,
+      failureCode: 'RUNNER_START_FAILED',
+    });
     expect(build.jobs[0]!.message).toContain('retries exhausted');
   });
 
@@ -163,6 +174,8 @@ jobs:
   it('answers 404 with a clear message for an unknown build', async () => {
     const res = await kiln.api('/builds/no-such-build');
     expect(res.status).toBe(404);
-    expect(await res.json()).toEqual({ error: { code: 'NOT_FOUND', message: 'build "no-such-build" not found' } });
+    expect(await res.json()).toEqual({
+      error: { code: 'NOT_FOUND', message: 'build "no-such-build" not found' },
+    });
   });
 });

@@ -11,7 +11,9 @@ let kiln: Harness;
 let repo: TestRepo & { sha: string };
 
 beforeAll(async () => {
-  repo = createTestRepo({ '.ci.yaml': `jobs:\n  hello: { steps: [{ run: 'echo hello from $KILN_REF' }] }\n` });
+  repo = createTestRepo({
+    '.ci.yaml': `jobs:\n  hello: { steps: [{ run: 'echo hello from $KILN_REF' }] }\n`,
+  });
   kiln = await startHarness({
     projects: [{ repo: 'acme/widgets', cloneUrl: repo.url, webhookSecret: SECRET, pipelinePath: '.ci.yaml' }],
   });
@@ -30,7 +32,8 @@ function deliver(
     'x-github-event': event,
     'x-github-delivery': options.delivery ?? randomUUID(),
   };
-  if (options.secret !== null) headers['x-hub-signature-256'] = signGithubPayload(options.secret ?? SECRET, body);
+  if (options.secret !== null)
+    headers['x-hub-signature-256'] = signGithubPayload(options.secret ?? SECRET, body);
   return Promise.resolve(kiln.app.request('/webhooks/github', { method: 'POST', headers, body }));
 }
 
@@ -65,7 +68,13 @@ describe('POST /webhooks/github', () => {
     expect(await again.json()).toMatchObject({ buildId, duplicate: true });
 
     const build = await kiln.waitFor(buildId);
-    expect(build).toMatchObject({ status: 'succeeded', event: 'push', branch: 'main', commitSha: repo.sha, actor: 'octocat' });
+    expect(build).toMatchObject({
+      status: 'succeeded',
+      event: 'push',
+      branch: 'main',
+      commitSha: repo.sha,
+      actor: 'octocat',
+    });
     const log = await (await kiln.api(`/builds/${buildId}/jobs/hello/logs`)).text();
     expect(log).toContain('hello from refs/heads/main');
   });
@@ -98,7 +107,12 @@ describe('POST /webhooks/github', () => {
     expect(res.status).toBe(201);
     const { buildId } = (await res.json()) as { buildId: string };
     const build = await kiln.waitFor(buildId);
-    expect(build).toMatchObject({ status: 'succeeded', event: 'pull_request', commitSha: headSha, ref: 'refs/pull/7/head' });
+    expect(build).toMatchObject({
+      status: 'succeeded',
+      event: 'pull_request',
+      commitSha: headSha,
+      ref: 'refs/pull/7/head',
+    });
   });
 
   it('answers ping, and acknowledges other events and deletions without a build', async () => {
@@ -107,8 +121,16 @@ describe('POST /webhooks/github', () => {
 
     const cases: [string, unknown, string][] = [
       ['push', push('0'.repeat(40), { deleted: true }), 'starts no build'],
-      ['issues', { action: 'opened', repository: { full_name: 'acme/widgets' } }, '"issues" events start no build'],
-      ['pull_request', { action: 'closed', number: 1, repository: { full_name: 'acme/widgets' } }, '"closed"'],
+      [
+        'issues',
+        { action: 'opened', repository: { full_name: 'acme/widgets' } },
+        '"issues" events start no build',
+      ],
+      [
+        'pull_request',
+        { action: 'closed', number: 1, repository: { full_name: 'acme/widgets' } },
+        '"closed"',
+      ],
     ];
     for (const [event, payload, reason] of cases) {
       const delivery = randomUUID();
@@ -144,7 +166,10 @@ describe('API authentication and validation', () => {
   });
 
   it('rejects a malformed manual build naming the field', async () => {
-    const res = await kiln.api('/builds', { method: 'POST', body: JSON.stringify({ cloneUrl: repo.url, sha: 'xyz' }) });
+    const res = await kiln.api('/builds', {
+      method: 'POST',
+      body: JSON.stringify({ cloneUrl: repo.url, sha: 'xyz' }),
+    });
     expect(res.status).toBe(400);
     expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(/^sha: /);
   });

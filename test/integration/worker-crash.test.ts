@@ -60,9 +60,9 @@ jobs:
     });
     const first = await startWorkerProcess();
     const id = await kiln.startBuild({ cloneUrl: repo.url });
-    expect(await eventually(() => existsSync(marker) && readFileSync(marker, 'utf8').includes('start'), 30_000)).toBe(
-      true,
-    );
+    expect(
+      await eventually(() => existsSync(marker) && readFileSync(marker, 'utf8').includes('start'), 30_000),
+    ).toBe(true);
     first.kill('SIGKILL');
     await new Promise((r) => first.once('exit', r));
 

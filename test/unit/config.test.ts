@@ -13,7 +13,11 @@ describe('loadConfig', () => {
   });
 
   it('parses durations and numbers', () => {
-    const config = loadConfig({ KILN_RUNNER_HEARTBEAT_TIMEOUT: '1m', KILN_API_PORT: '9000', KILN_MAX_JOBS_IN_FLIGHT: '7' });
+    const config = loadConfig({
+      KILN_RUNNER_HEARTBEAT_TIMEOUT: '1m',
+      KILN_API_PORT: '9000',
+      KILN_MAX_JOBS_IN_FLIGHT: '7',
+    });
     expect(config.KILN_RUNNER_HEARTBEAT_TIMEOUT).toBe(60_000);
     expect(config.KILN_API_PORT).toBe(9000);
     expect(config.KILN_MAX_JOBS_IN_FLIGHT).toBe(7);
@@ -22,7 +26,9 @@ describe('loadConfig', () => {
   it('names the variable of a bad value', () => {
     expect(() => loadConfig({ KILN_API_PORT: 'eighty' })).toThrow(ConfigError);
     expect(() => loadConfig({ KILN_API_PORT: 'eighty' })).toThrow(/^KILN_API_PORT: .*"eighty"/);
-    expect(() => loadConfig({ KILN_RUNNER_HEARTBEAT_TIMEOUT: '5 minutes' })).toThrow(/^KILN_RUNNER_HEARTBEAT_TIMEOUT: expected a duration/);
+    expect(() => loadConfig({ KILN_RUNNER_HEARTBEAT_TIMEOUT: '5 minutes' })).toThrow(
+      /^KILN_RUNNER_HEARTBEAT_TIMEOUT: expected a duration/,
+    );
     expect(() => loadConfig({ KILN_API_TOKEN: 'short' })).toThrow(/^KILN_API_TOKEN: /);
   });
 

@@ -9,7 +9,14 @@ describe('failure classification', () => {
     for (const code of ['RUNNER_START_FAILED', 'RUNNER_LOST', 'CHECKOUT_FAILED', 'EVICTED']) {
       expect(isInfrastructureCode(code)).toBe(true);
     }
-    for (const code of ['STEP_FAILED', 'JOB_TIMED_OUT', 'PIPELINE_INVALID', 'CANCELLED', undefined, 'SOMETHING']) {
+    for (const code of [
+      'STEP_FAILED',
+      'JOB_TIMED_OUT',
+      'PIPELINE_INVALID',
+      'CANCELLED',
+      undefined,
+      'SOMETHING',
+    ]) {
       expect(isInfrastructureCode(code)).toBe(false);
     }
   });
@@ -32,7 +39,14 @@ describe('failure classification', () => {
 
   it('finds the code through the activity failure chain', () => {
     const cause = ApplicationFailure.create({ type: 'CHECKOUT_FAILED', message: 'no such repo' });
-    const wrapped = new ActivityFailure('activity failed', 'startRunner', 'x', RetryState.NON_RETRYABLE_FAILURE, '1', cause);
+    const wrapped = new ActivityFailure(
+      'activity failed',
+      'startRunner',
+      'x',
+      RetryState.NON_RETRYABLE_FAILURE,
+      '1',
+      cause,
+    );
     expect(failureCodeOf(wrapped)).toBe('CHECKOUT_FAILED');
     expect(failureCodeOf(new Error('no code'))).toBeUndefined();
   });

@@ -15,7 +15,13 @@ const job = (key: string, needs: string[] = [], enabled = true): CompiledJob => 
   ...(enabled ? {} : { condition: "branch == 'main'" }),
 });
 const states = (jobs: CompiledJob[], status: Record<string, JobState['status']> = {}): JobState[] =>
-  jobs.map((j) => ({ key: j.key, name: j.name, needs: j.needs, status: status[j.key] ?? 'pending', attempt: 0 }));
+  jobs.map((j) => ({
+    key: j.key,
+    name: j.name,
+    needs: j.needs,
+    status: status[j.key] ?? 'pending',
+    attempt: 0,
+  }));
 
 describe('planNext', () => {
   const diamond = [job('a'), job('b', ['a']), job('c', ['a']), job('d', ['b', 'c'])];
@@ -23,7 +29,9 @@ describe('planNext', () => {
   it('starts only jobs whose needs all succeeded', () => {
     expect(planNext(diamond, states(diamond), 10)).toEqual({ start: ['a'], skip: [] });
     expect(planNext(diamond, states(diamond, { a: 'succeeded' }), 10).start).toEqual(['b', 'c']);
-    expect(planNext(diamond, states(diamond, { a: 'succeeded', b: 'succeeded', c: 'running' }), 10).start).toEqual([]);
+    expect(
+      planNext(diamond, states(diamond, { a: 'succeeded', b: 'succeeded', c: 'running' }), 10).start,
+    ).toEqual([]);
     expect(
       planNext(diamond, states(diamond, { a: 'succeeded', b: 'succeeded', c: 'succeeded' }), 10).start,
     ).toEqual(['d']);
@@ -53,7 +61,9 @@ describe('planNext', () => {
     const wide = Array.from({ length: 10 }, (_, i) => job(`j${i}`));
     expect(planNext(wide, states(wide), 3).start).toEqual(['j0', 'j1', 'j2']);
     expect(planNext(wide, states(wide, { j0: 'running', j1: 'queued' }), 3).start).toEqual(['j2']);
-    expect(planNext(wide, states(wide, { j0: 'running', j1: 'running', j2: 'running' }), 3).start).toEqual([]);
+    expect(planNext(wide, states(wide, { j0: 'running', j1: 'running', j2: 'running' }), 3).start).toEqual(
+      [],
+    );
   });
 });
 

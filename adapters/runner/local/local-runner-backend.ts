@@ -7,11 +7,11 @@ import {
   FailureCodes,
   InfrastructureError,
   InvalidInputError,
+  isInfrastructureCode,
   KilnError,
   NotFoundError,
   type FailureCode,
 } from '../../../shared/errors.ts';
-import type { Vcs } from '../../vcs/port.ts';
 import type { RunnerBackend, RunnerOutcome, RunnerProgress, RunnerSpec } from '../port.ts';
 import { isProcessAlive, signalProcess, terminateGroups, waitUntil } from './processes.ts';
 import { readPid, readState, runnerFiles, writeFileAtomic, writeState, type RunnerState } from './state.ts';
@@ -32,11 +32,6 @@ export interface LocalRunnerBackendOptions {
    * supervisor process checks out from them with its own `GitVcs`.
    */
   mirrorsDir: string;
-  /**
-   * The worker's VCS. Accepted for symmetry with other backends and unused: the checkout happens
-   * in the supervisor process, which outlives the worker.
-   */
-  vcs?: Vcs;
   /** Where the supervisors write the job logs (read them with `FileLogStore`). */
   logsDir: string;
   /**
@@ -207,7 +202,12 @@ export class LocalRunnerBackend implements RunnerBackend {
     report({ phase: 'starting' });
     const pid = await readPid(dir);
     if (pid !== undefined) {
-      if (isProcessAlive(pid)) return undefined;
+      if (isProcessAlive(pid)) {
+        // A supervisor writes its first state within milliseconds; one that never does is stuck.
+        const silentMs = Date.now() - (await stat(runnerFiles(dir).pid)).mtimeMs;
+        if (silentMs > this.#staleMs) throw lost(runnerId, `its supervisor (pid ${pid}) never reported`);
+        return undefined;
+      }
       const late = await readState(dir); // it may have finished between our two reads
       if (late !== undefined) return this.#judge(runnerId, dir, late, report);
       throw lost(runnerId, `its supervisor (pid ${pid}) exited before reporting`);
@@ -231,7 +231,9 @@ export class LocalRunnerBackend implements RunnerBackend {
   ): Promise<RunnerOutcome | undefined> {
     if (state.phase === 'finished') {
       if (state.infraError) {
-        throw new InfrastructureError(state.infraError.code as FailureCode, state.infraError.message);
+        const { code, message } = state.infraError;
+        if (isInfrastructureCode(code)) throw new InfrastructureError(code as FailureCode, message);
+        throw new KilnError(code, message);
       }
       if (state.cancelled) throw new KilnError(FailureCodes.CANCELLED, `runner ${runnerId} was cancelled`);
       if (state.outcome) return state.outcome;
@@ -256,6 +258,9 @@ async function spawnSupervisor(dir: string, args: string[], logPath: string): Pr
     const child = spawn(process.execPath, [SUPERVISOR, dir, ...args], {
       cwd: dir,
       detached: true,
+      // Node's compile cache (shared by every supervisor on this machine) roughly halves the
+      // supervisor's start-up, which is on the critical path of every job.
+      env: { ...process.env, NODE_COMPILE_CACHE: join(dir, '..', '.node-compile-cache') },
       stdio: ['ignore', log.fd, log.fd],
     });
     const pid = await new Promise<number>((resolve, reject) => {
