@@ -20,7 +20,9 @@ try {
       await new Promise((r) => setTimeout(r, 50));
       build = await api.getBuild(buildId);
     }
-    console.log(`\nbuild ${run + 1}: ${build.status} in ${Date.parse(build.finishedAt!) - Date.parse(build.startedAt!)} ms`);
+    console.log(
+      `\nbuild ${run + 1}: ${build.status} in ${Date.parse(build.finishedAt!) - Date.parse(build.startedAt!)} ms`,
+    );
     const handles = [buildId, ...build.jobs.map((j) => `${buildId}/${j.key}`)];
     for (const id of handles) {
       const history = await stack.api.client.workflow.getHandle(id).fetchHistory();

@@ -34,9 +34,10 @@ export async function jobWorkflow(input: JobInput): Promise<JobResult> {
 
   for (let attempt = 1; ; attempt++) {
     const runnerId = runnerIdFor(input.buildId, job.key, attempt);
-    await reportProgress(input, { attempt, runnerId, message: previousFailure });
+    // Not awaited before launching: the signal and the launch go out in the same workflow task.
+    const reported = reportProgress(input, { attempt, runnerId, message: previousFailure });
     try {
-      await control.startRunner({
+      const outcome = await awaiting.runAttempt({
         runnerId,
         buildId: input.buildId,
         jobKey: job.key,
@@ -47,7 +48,7 @@ export async function jobWorkflow(input: JobInput): Promise<JobResult> {
         timeoutMs: job.timeoutMs,
         image: job.image,
       });
-      const outcome = await awaiting.awaitRunner(runnerId);
+      await reported;
       const base = { attempt, runnerId, startedAt: firstStartedAt, finishedAt: new Date().toISOString() };
       switch (outcome.status) {
         case 'succeeded':
@@ -103,7 +104,7 @@ async function reportProgress(
 ): Promise<void> {
   const parent = workflowInfo().parent;
   if (!parent) return;
-  await getExternalWorkflowHandle(parent.workflowId).signal(jobProgressSignal, {
+  const signalled = getExternalWorkflowHandle(parent.workflowId).signal(jobProgressSignal, {
     key: input.job.key,
     status: 'running',
     attempt: progress.attempt,
@@ -111,4 +112,8 @@ async function reportProgress(
     startedAt: new Date().toISOString(),
     ...(progress.message ? { message: progress.message } : {}),
   });
+  // A parent that is already closing cannot be told; the job's result still reaches it.
+  await signalled.catch((err: unknown) =>
+    log.warn('cannot report progress to the build', { error: String(err) }),
+  );
 }
