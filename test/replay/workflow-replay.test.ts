@@ -36,7 +36,10 @@ describe('workflow replay', () => {
           const ids = [id, ...build.jobs.filter((j) => j.attempt > 0).map((j) => `${id}/${j.key}`)];
           for (const [i, workflowId] of ids.entries()) {
             const history = await kiln.client.workflow.getHandle(workflowId).fetchHistory();
-            writeFileSync(join(DIR, `${name}-${i === 0 ? 'build' : `job-${i}`}.json`), historyToJSON(history));
+            writeFileSync(
+              join(DIR, `${name}-${i === 0 ? 'build' : `job-${i}`}.json`),
+              historyToJSON(history),
+            );
           }
         }
       } finally {
