@@ -1,25 +1,29 @@
+import type { ProjectionStore } from '../adapters/projections/port.ts';
 import type { RunnerBackend } from '../adapters/runner/port.ts';
 import type { Vcs } from '../adapters/vcs/port.ts';
 import { createPipelineActivities } from './pipeline.ts';
+import { createProjectionActivities } from './projections.ts';
 import { createRunnerActivities } from './runner.ts';
 
 /** The external systems activities talk to; `workers/` wires real adapters in. */
 export interface ActivityPorts {
   vcs: Vcs;
   runner: RunnerBackend;
+  store: ProjectionStore;
 }
 
 /** All of Kiln's activities, built over ports. Workflows import this only as a type. */
 export function createActivities(ports: ActivityPorts) {
   return {
     ...createPipelineActivities(ports),
+    ...createProjectionActivities(ports),
     ...createRunnerActivities(ports),
   };
 }
 
 /** Orchestration activities only (the orchestrator worker's task queue). */
-export function createOrchestratorActivities(ports: Pick<ActivityPorts, 'vcs'>) {
-  return createPipelineActivities(ports);
+export function createOrchestratorActivities(ports: Pick<ActivityPorts, 'vcs' | 'store'>) {
+  return { ...createPipelineActivities(ports), ...createProjectionActivities(ports) };
 }
 
 /** Runner activities only (the runner worker's task queue). */

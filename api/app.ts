@@ -1,16 +1,19 @@
 import { Hono } from 'hono';
 import type { LogStore } from '../adapters/logs/port.ts';
-import type { ProjectRegistry } from '../adapters/projects/port.ts';
+import type { ProjectionStore } from '../adapters/projections/port.ts';
 import type { BuildService } from './build-service.ts';
+import type { ProjectService } from './project-service.ts';
 import { errorBody, handleError } from './errors.ts';
 import { bearerAuth } from './middleware/bearer-auth.ts';
 import { openApiDocument } from './openapi.ts';
 import { buildRoutes } from './routes/builds.ts';
+import { badgeRoute, projectRoutes } from './routes/projects.ts';
 import { webhookRoutes } from './routes/webhooks.ts';
 
 export interface ApiDeps {
   builds: BuildService;
-  projects: ProjectRegistry;
+  projects: ProjectService;
+  store: ProjectionStore;
   logs: LogStore;
   /** Bearer token for everything but the webhook and health. */
   apiToken: string;
@@ -35,8 +38,11 @@ export function createApp(deps: ApiDeps): Hono {
   app.get('/openapi.json', (c) => c.json(openApiDocument));
   app.route('/webhooks', webhookRoutes(deps));
 
-  app.use('/builds/*', bearerAuth({ token: deps.apiToken }));
-  app.use('/builds', bearerAuth({ token: deps.apiToken }));
+  app.route('/projects', badgeRoute(deps));
+
+  const auth = bearerAuth({ token: deps.apiToken });
+  for (const path of ['/builds', '/builds/*', '/projects', '/projects/*']) app.use(path, auth);
   app.route('/builds', buildRoutes(deps));
+  app.route('/projects', projectRoutes(deps));
   return app;
 }

@@ -15,6 +15,8 @@ export function errorBody(code: string, message: string): ErrorBody {
 const STATUS_BY_CODE: Record<string, ContentfulStatusCode> = {
   NOT_FOUND: 404,
   INVALID_INPUT: 400,
+  PROJECT_EXISTS: 409,
+  STORE_UNAVAILABLE: 503,
 };
 
 /**

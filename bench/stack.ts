@@ -36,7 +36,7 @@ export async function startBenchStack(projects: unknown[], log: (m: string) => v
   });
   installRuntime(config);
   const connection = await NativeConnection.connect({ address: server.address });
-  const ports = createPorts(config);
+  const ports = await createPorts(config);
   const workers = await createKilnWorkers({
     connection,
     namespace: config.KILN_TEMPORAL_NAMESPACE,
@@ -46,7 +46,7 @@ export async function startBenchStack(projects: unknown[], log: (m: string) => v
     ports,
   });
   const running = workers.map((w) => w.run());
-  const api = await startApiServer(config, ports.logs);
+  const api = await startApiServer(config, ports);
   return {
     api,
     config,
@@ -56,6 +56,7 @@ export async function startBenchStack(projects: unknown[], log: (m: string) => v
       for (const w of workers) w.shutdown();
       await Promise.allSettled(running);
       await connection.close();
+      await ports.close();
       await server.stop();
       rmSync(dataDir, { recursive: true, force: true });
     },

@@ -48,7 +48,8 @@ export async function up(config: KilnConfig, options: { sample: boolean }): Prom
     installRuntime(config);
     step('bundling workflows and starting workers');
     const connection = await NativeConnection.connect({ address: temporalAddress(config) });
-    const ports = createPorts(config);
+    const ports = await createPorts(config);
+    stops.push(() => ports.close());
     const workers = await createKilnWorkers({
       connection,
       namespace: config.KILN_TEMPORAL_NAMESPACE,
@@ -64,7 +65,7 @@ export async function up(config: KilnConfig, options: { sample: boolean }): Prom
       await connection.close();
     });
 
-    const api = await startApiServer(config, ports.logs);
+    const api = await startApiServer(config, ports);
     stops.push(() => api.close());
 
     console.log('');

@@ -58,6 +58,8 @@ export interface JobState {
 export interface BuildState {
   id: string;
   workflowId: string;
+  /** Per-project build number (`#42`), once the build history has it. */
+  number?: number;
   repo: string;
   ref: string;
   branch?: string;

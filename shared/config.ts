@@ -36,6 +36,22 @@ export const configSchema = z.object({
   KILN_RUNNER_TASK_QUEUE: z.string().min(1).default('kiln-runner'),
   /** YAML file listing projects (repo, clone URL, webhook secret, pipeline path). @default kiln.projects.yaml */
   KILN_PROJECTS_FILE: z.string().min(1).default('kiln.projects.yaml'),
+  /**
+   * Build history database: a `postgres://` URL, or `embedded` for PGlite under the data directory
+   * (one process only: `kiln up`). @default embedded
+   */
+  KILN_DATABASE_URL: z
+    .string()
+    .min(1)
+    .refine(
+      (v) => v === 'embedded' || /^postgres(ql)?:\/\//.test(v),
+      'expected "embedded" or a postgres:// URL',
+    )
+    .default('embedded'),
+  /** Pool size of the PostgreSQL adapter. @default 10 */
+  KILN_DATABASE_POOL_SIZE: positiveInt.max(500).default(10),
+  /** Key of the embedded secret store (AES-256-GCM, created with mode 0600). @default <data dir>/secrets.key */
+  KILN_SECRETS_KEY_FILE: z.string().min(1).optional(),
   /** Jobs of one build running at once. @default 50 */
   KILN_MAX_JOBS_IN_FLIGHT: positiveInt.max(1000).default(50),
   /** A runner that has not reported for this long is considered lost. @default 20s */

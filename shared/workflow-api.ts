@@ -14,6 +14,8 @@ export interface BuildSettings {
 /** Input of `buildWorkflow`. Never holds a secret: the webhook secret stays in the API. */
 export interface BuildInput {
   buildId: string;
+  /** The project in the build history database. */
+  projectId: string;
   repo: string;
   cloneUrl: string;
   pipelinePath: string;

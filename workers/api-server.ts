@@ -2,10 +2,11 @@ import { serve, type ServerType } from '@hono/node-server';
 import { Client, Connection } from '@temporalio/client';
 import { resolve } from 'node:path';
 import { FileProjectRegistry } from '../adapters/projects/file-projects.ts';
-import type { LogStore } from '../adapters/logs/port.ts';
 import { createApp } from '../api/app.ts';
 import { BuildService } from '../api/build-service.ts';
+import { ProjectService } from '../api/project-service.ts';
 import type { KilnConfig } from '../shared/config.ts';
+import type { KilnPorts } from './ports.ts';
 import { temporalAddress } from './temporal-address.ts';
 
 export interface RunningApi {
@@ -14,12 +15,26 @@ export interface RunningApi {
   close(): Promise<void>;
 }
 
-/** Starts the HTTP API with one Temporal client for the whole process. */
-export async function startApiServer(config: KilnConfig, logs: LogStore): Promise<RunningApi> {
+/**
+ * Starts the HTTP API with one Temporal client for the whole process. Projects listed in
+ * `KILN_PROJECTS_FILE` are imported into the build history database first.
+ */
+export async function startApiServer(
+  config: KilnConfig,
+  ports: Pick<KilnPorts, 'logs' | 'store' | 'secrets'>,
+): Promise<RunningApi> {
+  const projects = new ProjectService({ store: ports.store, secrets: ports.secrets });
+  const imported = await projects.importFrom(
+    FileProjectRegistry.load(resolve(config.KILN_PROJECTS_FILE)).list(),
+  );
+  if (imported.length > 0)
+    console.log(`imported ${imported.length} project(s) from ${config.KILN_PROJECTS_FILE}`);
+
   const connection = await Connection.connect({ address: temporalAddress(config) });
   const client = new Client({ connection, namespace: config.KILN_TEMPORAL_NAMESPACE });
   const builds = new BuildService({
     client,
+    store: ports.store,
     taskQueue: config.KILN_ORCHESTRATOR_TASK_QUEUE,
     settings: {
       runnerTaskQueue: config.KILN_RUNNER_TASK_QUEUE,
@@ -30,8 +45,9 @@ export async function startApiServer(config: KilnConfig, logs: LogStore): Promis
   });
   const app = createApp({
     builds,
-    logs,
-    projects: FileProjectRegistry.load(resolve(config.KILN_PROJECTS_FILE)),
+    projects,
+    store: ports.store,
+    logs: ports.logs,
     apiToken: config.KILN_API_TOKEN,
     checkTemporal: async () => {
       await connection.workflowService.getSystemInfo({});

@@ -11,5 +11,8 @@ export function dataDirs(dataDir: string) {
     temporalDb: join(root, 'temporal.sqlite'),
     temporalLog: join(root, 'temporal.log'),
     examples: join(root, 'examples'),
+    pglite: join(root, 'pglite'),
+    secrets: join(root, 'secrets.json'),
+    secretsKey: join(root, 'secrets.key'),
   };
 }

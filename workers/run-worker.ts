@@ -15,16 +15,18 @@ export async function runWorker(roles: WorkerRole[]): Promise<void> {
   const config = loadConfigOrExit();
   installRuntime(config);
   const connection = await NativeConnection.connect({ address: temporalAddress(config) });
+  const ports = await createPorts(config);
   const workers = await createKilnWorkers({
     connection,
     namespace: config.KILN_TEMPORAL_NAMESPACE,
     orchestratorTaskQueue: config.KILN_ORCHESTRATOR_TASK_QUEUE,
     runnerTaskQueue: config.KILN_RUNNER_TASK_QUEUE,
     workflowBundle: roles.includes('orchestrator') ? await bundleWorkflows() : { code: '' },
-    ports: createPorts(config),
+    ports,
     roles,
   });
   console.log(`kiln worker (${roles.join(' + ')}) ready on ${temporalAddress(config)}`);
   await Promise.all(workers.map((w) => w.run()));
   await connection.close();
+  await ports.close();
 }

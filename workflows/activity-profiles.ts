@@ -48,3 +48,18 @@ export function runnerAwaiting(jobTimeoutMs: number, heartbeatTimeoutMs: number)
     },
   };
 }
+
+/**
+ * Projection writes: retried while the database is down, but bounded, so a build never waits on
+ * its history forever (the live state stays available from the workflow itself).
+ */
+export const projectionWriting: ActivityOptions = {
+  startToCloseTimeout: '30s',
+  scheduleToCloseTimeout: '10 minutes',
+  retry: {
+    initialInterval: '1s',
+    backoffCoefficient: 2,
+    maximumInterval: '30s',
+    nonRetryableErrorTypes: ['NOT_FOUND', 'INVALID_INPUT'],
+  },
+};

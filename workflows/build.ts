@@ -4,6 +4,7 @@ import {
   condition,
   executeChild,
   isCancellation,
+  log,
   proxyActivities,
   setHandler,
   upsertSearchAttributes,
@@ -24,12 +25,13 @@ import {
   type BuildInput,
   type JobResult,
 } from '../shared/workflow-api.ts';
-import { pipelineLoading } from './activity-profiles.ts';
+import { pipelineLoading, projectionWriting } from './activity-profiles.ts';
 import { failureCodeOf, rootMessage } from './failures.ts';
 import { jobWorkflow } from './job.ts';
 
 type Activities = ReturnType<typeof createActivities>;
 const { loadPipeline } = proxyActivities<Activities>(pipelineLoading);
+const { projectBuild } = proxyActivities<Activities>(projectionWriting);
 
 /**
  * One build: load and compile the pipeline at the exact commit, then run a child `jobWorkflow`
@@ -39,7 +41,17 @@ const { loadPipeline } = proxyActivities<Activities>(pipelineLoading);
  * Temporal cancellation (the Web UI) does the same clean-up and then ends the execution cancelled.
  */
 export async function buildWorkflow(input: BuildInput): Promise<BuildState> {
-  const state: BuildState = {
+  const state = initialBuildState(input);
+  const projector = startProjector(input.projectId, state);
+  try {
+    return await runBuild(input, state);
+  } finally {
+    await projector.drain();
+  }
+}
+
+function initialBuildState(input: BuildInput): BuildState {
+  return {
     id: input.buildId,
     workflowId: workflowInfo().workflowId,
     repo: input.repo,
@@ -55,6 +67,9 @@ export async function buildWorkflow(input: BuildInput): Promise<BuildState> {
     problems: [],
     jobs: [],
   };
+}
+
+async function runBuild(input: BuildInput, state: BuildState): Promise<BuildState> {
   const build = new CancellationScope();
   let cancelReason: string | undefined;
   let changed = false;
@@ -215,4 +230,37 @@ function isFinalStatus(status: BuildStatus): boolean {
 
 function stripUndefined<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/**
+ * Projects the build state into the history database whenever it changes: one write in flight at
+ * a time, later changes coalesced into the next write, each with a higher version (derived from
+ * workflow time, so it keeps increasing even after an operator resets the workflow). Runs in a
+ * non-cancellable scope so a cancelled build still records its final state. A write that fails
+ * after its bounded retries is logged; the next change writes the whole state again.
+ */
+function startProjector(projectId: string, state: BuildState): { drain(): Promise<void> } {
+  let closed = false;
+  let sequence = 0;
+  const done = CancellationScope.nonCancellable(async () => {
+    let last = '';
+    for (;;) {
+      await condition(() => closed || JSON.stringify(state) !== last);
+      const current = JSON.stringify(state);
+      if (current === last) return;
+      last = current;
+      const version = Date.now() * 1000 + (sequence++ % 1000);
+      try {
+        await projectBuild({ projectId, version, build: JSON.parse(current) as BuildState });
+      } catch (err) {
+        log.warn('cannot project the build state', { buildId: state.id, error: rootMessage(err) });
+      }
+    }
+  });
+  return {
+    async drain() {
+      closed = true;
+      await done;
+    },
+  };
 }

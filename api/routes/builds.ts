@@ -3,9 +3,9 @@ import { HTTPException } from 'hono/http-exception';
 import { zValidator } from '@hono/zod-validator';
 import { z } from 'zod';
 import type { LogLine, LogStore } from '../../adapters/logs/port.ts';
-import type { ProjectRegistry } from '../../adapters/projects/port.ts';
 import { NotFoundError } from '../../shared/errors.ts';
 import { BuildService } from '../build-service.ts';
+import type { ProjectService } from '../project-service.ts';
 import { validationHook } from '../validation.ts';
 
 const manualBuildSchema = z
@@ -33,21 +33,26 @@ const logsQuerySchema = z.object({
 });
 
 /** `/builds`: start manual builds, read live state, cancel, read job logs. */
-export function buildRoutes(deps: { builds: BuildService; projects: ProjectRegistry; logs: LogStore }) {
+export function buildRoutes(deps: { builds: BuildService; projects: ProjectService; logs: LogStore }) {
   const app = new Hono();
 
   app.post('/', zValidator('json', manualBuildSchema, validationHook), async (c) => {
     const body = c.req.valid('json');
-    const project = body.project !== undefined ? deps.projects.findByRepo(body.project) : undefined;
-    if (body.project !== undefined && !project) {
-      throw new NotFoundError('project', `project "${body.project}" not found`);
-    }
+    const project =
+      body.project !== undefined
+        ? await deps.projects.findByRepo(body.project)
+        : await deps.projects.ensureAdHoc(
+            body.repo ?? repoNameOf(body.cloneUrl!),
+            body.cloneUrl!,
+            body.pipelinePath,
+          );
+    if (!project) throw new NotFoundError('project', `project "${body.project}" not found`);
     const { ref, branch, tag } = normaliseRef(body.ref);
-    const cloneUrl = project?.cloneUrl ?? body.cloneUrl!;
-    const { buildId } = await deps.builds.start(BuildService.newBuildId(), {
-      repo: project?.repo ?? body.repo ?? repoNameOf(cloneUrl),
-      cloneUrl,
-      pipelinePath: body.pipelinePath ?? project?.pipelinePath ?? '.ci.yaml',
+    const { buildId, number } = await deps.builds.start(BuildService.newBuildId(), {
+      projectId: project.id,
+      repo: project.repo,
+      cloneUrl: body.cloneUrl ?? project.cloneUrl,
+      pipelinePath: body.pipelinePath ?? project.pipelinePath,
       ref,
       sha: body.sha,
       branch,
@@ -55,10 +60,12 @@ export function buildRoutes(deps: { builds: BuildService; projects: ProjectRegis
       event: 'manual',
       actor: 'api',
     });
-    return c.json({ buildId, url: `/builds/${buildId}` }, 201);
+    return c.json({ buildId, number, url: `/builds/${buildId}` }, 201);
   });
 
   app.get('/:id', async (c) => c.json(await deps.builds.get(c.req.param('id'))));
+
+  app.get('/:id/jobs', async (c) => c.json({ jobs: (await deps.builds.get(c.req.param('id'))).jobs }));
 
   app.post('/:id/cancel', async (c) => {
     const state = await deps.builds.cancel(c.req.param('id'), 'cancelled through the API');
@@ -102,6 +109,7 @@ export function normaliseRef(input: string): { ref: string; branch?: string; tag
   return { ref: `refs/heads/${input}`, branch: input };
 }
 
+/** `local/<last path segment>`: the project an ad-hoc build of a clone URL is recorded under. */
 function repoNameOf(cloneUrl: string): string {
   const name =
     cloneUrl

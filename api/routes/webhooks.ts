@@ -2,8 +2,8 @@ import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import { buildIdForDelivery } from '../../shared/ids.ts';
-import type { ProjectRegistry } from '../../adapters/projects/port.ts';
 import type { BuildService } from '../build-service.ts';
+import type { ProjectService } from '../project-service.ts';
 import { decideGithubEvent, repositoryOf } from '../github/events.ts';
 import { verifyGithubSignature } from '../github/signature.ts';
 
@@ -15,7 +15,7 @@ const MAX_PAYLOAD_BYTES = 25 * 1024 * 1024;
  * workflow, answer. The build id derives from `X-GitHub-Delivery`, so a redelivery finds the
  * same build instead of starting another.
  */
-export function webhookRoutes(deps: { builds: BuildService; projects: ProjectRegistry }) {
+export function webhookRoutes(deps: { builds: BuildService; projects: ProjectService }) {
   const app = new Hono();
   app.post('/github', bodyLimit({ maxSize: MAX_PAYLOAD_BYTES }), async (c) => {
     const raw = new Uint8Array(await c.req.arrayBuffer());
@@ -26,14 +26,15 @@ export function webhookRoutes(deps: { builds: BuildService; projects: ProjectReg
     const payload = parsePayload(raw, c.req.header('content-type'));
     const repo = repositoryOf(payload);
     if (!repo) throw badRequest('payload has no repository.full_name');
-    const project = deps.projects.findByRepo(repo);
+    const project = await deps.projects.findByRepo(repo);
     if (!project) {
       throw new HTTPException(404, {
         message: `repository "${repo}" is not a Kiln project; add it to the projects file`,
         cause: { code: 'NOT_FOUND' },
       });
     }
-    if (!verifyGithubSignature(project.webhookSecret, raw, c.req.header('x-hub-signature-256'))) {
+    const secret = await deps.projects.webhookSecret(project);
+    if (!secret || !verifyGithubSignature(secret, raw, c.req.header('x-hub-signature-256'))) {
       throw new HTTPException(401, {
         message: 'missing or wrong X-Hub-Signature-256 for this repository',
         cause: { code: 'BAD_SIGNATURE' },
@@ -46,18 +47,23 @@ export function webhookRoutes(deps: { builds: BuildService; projects: ProjectReg
     if (decision.kind === 'ignore') return c.json({ ignored: true, reason: decision.reason }, 202);
     if (!delivery) throw badRequest('missing X-GitHub-Delivery header');
 
-    const { buildId, duplicate } = await deps.builds.start(buildIdForDelivery(delivery), {
-      repo: project.repo,
-      cloneUrl: project.cloneUrl,
-      pipelinePath: project.pipelinePath,
-      ref: decision.ref,
-      sha: decision.sha,
-      branch: decision.branch,
-      tag: decision.tag,
-      event: decision.event,
-      actor: decision.actor,
-    });
-    return c.json({ buildId, duplicate, url: `/builds/${buildId}` }, duplicate ? 200 : 201);
+    const { buildId, number, duplicate } = await deps.builds.startForDelivery(
+      { id: delivery, event },
+      buildIdForDelivery(delivery),
+      {
+        projectId: project.id,
+        repo: project.repo,
+        cloneUrl: project.cloneUrl,
+        pipelinePath: project.pipelinePath,
+        ref: decision.ref,
+        sha: decision.sha,
+        branch: decision.branch,
+        tag: decision.tag,
+        event: decision.event,
+        actor: decision.actor,
+      },
+    );
+    return c.json({ buildId, number, duplicate, url: `/builds/${buildId}` }, duplicate ? 200 : 201);
   });
   return app;
 }

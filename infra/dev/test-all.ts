@@ -1,6 +1,6 @@
 /**
- * The test command (`npm test`): formatting, lint, types, then every vitest suite against the
- * real servers the global setup starts. Ends with one plain line `N passed, N failed` and a
+ * The test command (`npm test`): the system packages the real servers come from, formatting,
+ * lint, types, then every vitest suite against the real servers the tests start. Ends with one plain line `N passed, N failed` and a
  * non-zero exit when anything failed. Static checks count as one test each.
  */
 import { spawnSync } from 'node:child_process';
@@ -20,6 +20,7 @@ function check(name: string, command: string, args: string[]): void {
   else failed++;
 }
 
+check('system packages', 'bash', ['infra/dev/ensure-system-packages.sh']);
 check('format', bin('prettier'), ['--check', '.']);
 check('lint', bin('eslint'), ['.']);
 check('typecheck', bin('tsc'), ['--noEmit']);

@@ -1,18 +1,21 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
 import { inject } from 'vitest';
 import { FileLogStore } from '../../adapters/logs/file-logs.ts';
-import { FileProjectRegistry } from '../../adapters/projects/file-projects.ts';
+import { createPgProjectionStore } from '../../adapters/projections/pg-store.ts';
+import { createPGliteProjectionStore } from '../../adapters/projections/pglite-store.ts';
 import type { Project } from '../../adapters/projects/port.ts';
+import { EncryptedFileSecretStore } from '../../adapters/secrets/encrypted-file-secrets.ts';
 import type { RunnerBackend } from '../../adapters/runner/port.ts';
 import { LocalRunnerBackend } from '../../adapters/runner/local/local-runner-backend.ts';
 import { GitVcs } from '../../adapters/vcs/git-vcs.ts';
 import { createApp } from '../../api/app.ts';
 import { BuildService } from '../../api/build-service.ts';
+import { ProjectService } from '../../api/project-service.ts';
 import type { BuildState } from '../../shared/build-state.ts';
 import { isFinalBuildStatus } from '../../shared/build-state.ts';
 import type { BuildSettings } from '../../shared/workflow-api.ts';
@@ -28,6 +31,12 @@ export interface HarnessOptions {
   settings?: Partial<BuildSettings>;
   /** Start no worker in this process (a test runs them in a child process). */
   noWorkers?: boolean;
+  /** A PostgreSQL database for the build history; in-memory PGlite when absent. */
+  databaseUrl?: string;
+  /** Reuse a data directory (a restart), instead of a fresh temporary one. */
+  dataDir?: string;
+  /** Task queues of an earlier harness (a restart). */
+  taskQueues?: { orchestrator: string; runner: string };
 }
 
 /**
@@ -38,10 +47,20 @@ export async function startHarness(options: HarnessOptions = {}) {
   installQuietRuntime();
   const address = inject('temporalAddress');
   const namespace = inject('temporalNamespace');
-  const dataDir = mkdtempSync(join(tmpdir(), 'kiln-data-'));
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'kiln-data-'));
   const dirs = dataDirs(dataDir);
   const suffix = randomUUID().slice(0, 8);
-  const taskQueues = { orchestrator: `orchestrator-${suffix}`, runner: `runner-${suffix}` };
+  const taskQueues = options.taskQueues ?? {
+    orchestrator: `orchestrator-${suffix}`,
+    runner: `runner-${suffix}`,
+  };
+  const store = options.databaseUrl
+    ? createPgProjectionStore({ url: options.databaseUrl })
+    : await createPGliteProjectionStore();
+  await store.migrate();
+  const secrets = new EncryptedFileSecretStore({ file: dirs.secrets, keyFile: dirs.secretsKey });
+  const projects = new ProjectService({ store, secrets });
+  await projects.importFrom(options.projects ?? []);
   const settings: BuildSettings = {
     runnerTaskQueue: taskQueues.runner,
     maxJobsInFlight: 10,
@@ -72,18 +91,17 @@ export async function startHarness(options: HarnessOptions = {}) {
       orchestratorTaskQueue: taskQueues.orchestrator,
       runnerTaskQueue: taskQueues.runner,
       workflowBundle: { codePath: inject('workflowBundlePath') },
-      ports: { vcs, runner },
+      ports: { vcs, runner, store },
     });
     running = workers.map((w) => w.run());
   }
 
-  const projectsFile = join(dataDir, 'projects.yaml');
-  writeFileSync(projectsFile, JSON.stringify({ projects: options.projects ?? [] }));
-  const builds = new BuildService({ client, taskQueue: taskQueues.orchestrator, settings });
+  const builds = new BuildService({ client, store, taskQueue: taskQueues.orchestrator, settings });
   const app = createApp({
     builds,
     logs,
-    projects: FileProjectRegistry.load(projectsFile),
+    projects,
+    store,
     apiToken: API_TOKEN,
     checkTemporal: async () => {
       await connection.workflowService.getSystemInfo({});
@@ -107,6 +125,8 @@ export async function startHarness(options: HarnessOptions = {}) {
     api,
     client,
     builds,
+    store,
+    projects,
     runner: realRunner,
     logs,
     dirs,
@@ -150,12 +170,14 @@ export async function startHarness(options: HarnessOptions = {}) {
       throw new Error(`timed out waiting for build ${id}; last state: ${JSON.stringify(last, null, 2)}`);
     },
 
-    async stop(): Promise<void> {
+    /** Stops workers and connections; `keepData` leaves the data directory for a restart. */
+    async stop(stopOptions: { keepData?: boolean } = {}): Promise<void> {
       for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
       await Promise.allSettled(running);
       await nativeConnection?.close();
       await connection.close();
-      rmSync(dataDir, { recursive: true, force: true });
+      await store.close();
+      if (!stopOptions.keepData) rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }
