@@ -104,6 +104,119 @@ export const openApiDocument = {
         },
       },
     },
+    '/builds/{id}/jobs': {
+      get: {
+        summary: 'The jobs of a build (live while it runs, from the history afterwards)',
+        parameters: [buildId],
+        responses: {
+          '200': {
+            description: 'Jobs',
+            content: {
+              'application/json': {
+                schema: {
+                  type: 'object',
+                  properties: { jobs: { type: 'array', items: { $ref: '#/components/schemas/Job' } } },
+                },
+              },
+            },
+          },
+          '401': error,
+          '404': error,
+        },
+      },
+    },
+    '/projects': {
+      get: {
+        summary: 'Registered projects (never their webhook secret)',
+        responses: { '200': { description: 'Projects' }, '401': error, '503': error },
+      },
+      post: {
+        summary: 'Register a repository; its webhook secret goes to the secret store',
+        requestBody: {
+          required: true,
+          content: {
+            'application/json': {
+              schema: {
+                type: 'object',
+                required: ['repo', 'cloneUrl', 'webhookSecret'],
+                properties: {
+                  repo: { type: 'string', example: 'acme/web' },
+                  cloneUrl: { type: 'string' },
+                  webhookSecret: { type: 'string', minLength: 16, writeOnly: true },
+                  pipelinePath: { type: 'string', default: '.ci.yaml' },
+                  tenant: { type: 'string', default: 'default' },
+                  weight: { type: 'integer', minimum: 1, default: 1 },
+                },
+              },
+            },
+          },
+        },
+        responses: {
+          '201': { description: 'Registered' },
+          '400': error,
+          '401': error,
+          '409': error,
+          '503': error,
+        },
+      },
+    },
+    '/projects/{id}': {
+      get: {
+        summary: 'One project (never its webhook secret)',
+        parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
+        responses: { '200': { description: 'Project' }, '401': error, '404': error, '503': error },
+      },
+    },
+    '/openapi.json': {
+      get: { summary: 'This document', security: [], responses: { '200': { description: 'OpenAPI 3.1' } } },
+    },
+    '/projects/{id}/builds': {
+      get: {
+        summary: "A project's builds, newest first, keyset paginated",
+        parameters: [
+          { name: 'id', in: 'path', required: true, schema: { type: 'string' } },
+          { name: 'branch', in: 'query', schema: { type: 'string' } },
+          {
+            name: 'status',
+            in: 'query',
+            schema: {
+              type: 'string',
+              enum: ['queued', 'running', 'succeeded', 'failed', 'cancelled', 'errored'],
+            },
+          },
+          {
+            name: 'event',
+            in: 'query',
+            schema: { type: 'string', enum: ['push', 'pull_request', 'manual'] },
+          },
+          { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 200, default: 50 } },
+          {
+            name: 'cursor',
+            in: 'query',
+            schema: { type: 'string' },
+            description: '`nextCursor` of the previous page',
+          },
+        ],
+        responses: {
+          '200': { description: '{ builds, nextCursor? }' },
+          '400': error,
+          '401': error,
+          '404': error,
+          '503': error,
+        },
+      },
+    },
+    '/projects/{id}/badge.svg': {
+      get: {
+        summary: 'Status badge of the latest build (public)',
+        security: [],
+        parameters: [
+          { name: 'id', in: 'path', required: true, schema: { type: 'string' } },
+          { name: 'branch', in: 'query', schema: { type: 'string' } },
+        ],
+        responses: { '200': { description: 'SVG', content: { 'image/svg+xml': {} } }, '404': error },
+      },
+    },
     '/builds/{id}/cancel': {
       post: {
         summary: 'Cancel a build: running jobs are killed, pending ones skipped',

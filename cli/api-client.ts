@@ -1,5 +1,20 @@
 import type { BuildState } from '../shared/build-state.ts';
 
+/** One row of a project's build history. */
+export interface HistoryBuild {
+  id: string;
+  number: number;
+  status: string;
+  ref: string;
+  branch?: string;
+  tag?: string;
+  commitSha?: string;
+  event: string;
+  createdAt: string;
+  startedAt?: string;
+  finishedAt?: string;
+}
+
 /** Thrown for an API error; the message is the API's own. */
 export class ApiError extends Error {
   readonly status: number;
@@ -31,6 +46,21 @@ export class KilnApiClient {
     pipelinePath?: string;
   }): Promise<{ buildId: string }> {
     return this.#json('POST', '/builds', body);
+  }
+
+  async listProjects(): Promise<{
+    projects: { id: string; repo: string; cloneUrl: string; pipelinePath: string }[];
+  }> {
+    return this.#json('GET', '/projects');
+  }
+
+  async listBuilds(
+    projectId: string,
+    query: { branch?: string; status?: string; limit?: number } = {},
+  ): Promise<{ builds: HistoryBuild[]; nextCursor?: string }> {
+    const params = new URLSearchParams();
+    for (const [key, value] of Object.entries(query)) if (value !== undefined) params.set(key, String(value));
+    return this.#json('GET', `/projects/${encodeURIComponent(projectId)}/builds?${params}`);
   }
 
   async getBuild(id: string): Promise<BuildState> {

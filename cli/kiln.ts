@@ -7,13 +7,15 @@
  *   kiln status BUILD              print a build's job table
  *   kiln logs BUILD JOB [--attempt N]
  *   kiln cancel BUILD
+ *   kiln projects
+ *   kiln history PROJECT [--branch B] [--status S] [--limit N]
  */
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfigOrExit } from '../workers/load-config.ts';
 import { ApiError, KilnApiClient } from './api-client.ts';
 import { followBuild } from './follow.ts';
-import { renderBuild } from './render.ts';
+import { duration, renderBuild, renderTable } from './render.ts';
 
 const USAGE = `usage:
   kiln up [--no-sample]             start the whole system locally and run the sample build
@@ -21,6 +23,9 @@ const USAGE = `usage:
   kiln status BUILD                 show a build's jobs
   kiln logs BUILD JOB [--attempt N] print a job's log
   kiln cancel BUILD                 cancel a running build
+  kiln projects                     list registered projects
+  kiln history PROJECT [--branch B] [--status S] [--limit N]
+                                    a project's builds, newest first (PROJECT: id or owner/name)
 
 The API is found at http://KILN_API_HOST:KILN_API_PORT (or --api URL) with KILN_API_TOKEN.`;
 
@@ -32,6 +37,9 @@ async function main(argv: string[]): Promise<number> {
       ref: { type: 'string' },
       attempt: { type: 'string' },
       api: { type: 'string' },
+      branch: { type: 'string' },
+      status: { type: 'string' },
+      limit: { type: 'string' },
       'no-sample': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -74,6 +82,41 @@ async function main(argv: string[]): Promise<number> {
     case 'cancel':
       console.log(renderBuild(await api.cancelBuild(required(args[0], 'BUILD'))));
       return 0;
+    case 'projects': {
+      const { projects } = await api.listProjects();
+      console.log(
+        renderTable([
+          ['ID', 'REPO', 'CLONE URL', 'PIPELINE'],
+          ...projects.map((p) => [p.id, p.repo, p.cloneUrl, p.pipelinePath]),
+        ]),
+      );
+      return 0;
+    }
+    case 'history': {
+      const wanted = required(args[0], 'PROJECT');
+      const { projects } = await api.listProjects();
+      const project = projects.find((p) => p.id === wanted || p.repo.toLowerCase() === wanted.toLowerCase());
+      if (!project) throw new UsageError(`no project "${wanted}" (see: kiln projects)`);
+      const { builds } = await api.listBuilds(project.id, {
+        branch: values.branch,
+        status: values.status,
+        limit: values.limit ? Number(values.limit) : 20,
+      });
+      const rows = builds.map((b) => [
+        `#${b.number}`,
+        b.status,
+        b.branch ?? b.tag ?? b.ref,
+        (b.commitSha ?? '').slice(0, 10),
+        b.event,
+        b.createdAt.replace('T', ' ').slice(0, 19),
+        duration(b.startedAt, b.finishedAt),
+        b.id,
+      ]);
+      console.log(
+        renderTable([['#', 'STATUS', 'REF', 'COMMIT', 'EVENT', 'CREATED', 'TIME', 'BUILD'], ...rows]),
+      );
+      return 0;
+    }
     default:
       console.error(`kiln: unknown command "${command}"\n\n${USAGE}`);
       return 2;

@@ -24,6 +24,19 @@ export function duration(from?: string, to?: string): string {
     : `${Math.floor(ms / 60_000)}m${Math.round((ms % 60_000) / 1000)}s`;
 }
 
+/** Pads every column to its widest cell; the first row is the header. */
+export function renderTable(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows
+    .map((row) =>
+      row
+        .map((cell, i) => cell.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}
+
 /** A readable table of a build's jobs, padded to the widest cell of each column. */
 export function renderBuild(build: BuildState): string {
   const header = `build ${build.id}  ${build.repo} @ ${build.branch ?? build.tag ?? build.ref}  ${(build.commitSha ?? '').slice(0, 10)}  ${STATUS_STYLE[build.status](build.status)}  ${duration(build.startedAt ?? build.createdAt, build.finishedAt)}`;
