@@ -153,6 +153,10 @@ function compileJob(
     timeoutMs: spec.timeoutMs ?? pipeline.defaults.timeoutMs ?? DEFAULT_TIMEOUT_MS,
     retries: spec.retries ?? pipeline.defaults.retries ?? DEFAULT_RETRIES,
     enabled: spec.condition ? evaluateCondition(spec.condition.expr, context) : true,
+    resourceClass: spec.resourceClass ?? 'small',
+    labels: spec.labels ?? [],
+    ...(spec.priority ? { priority: spec.priority } : {}),
+    secrets: spec.secrets ?? [],
   };
   if (image) job.image = substitute(image.text);
   if (expansion.combination) job.matrix = expansion.combination;

@@ -11,7 +11,6 @@ import type { EnvEntry, TextField } from './spec.ts';
 
 /** Keys people bring from GitHub Actions, with what to write in Kiln instead. */
 const FOREIGN_KEYS: Record<string, string> = {
-  'runs-on': 'choose the container with "image"',
   container: 'choose the container with "image"',
   uses: 'steps run shell commands with "run"',
   with: 'steps run shell commands with "run"',

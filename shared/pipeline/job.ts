@@ -2,12 +2,27 @@ import { parseExpression } from './expression.ts';
 import { checkKeys, field, kindOf, readEnv, readNonEmptyText, readRetries, readTimeout } from './fields.ts';
 import { combinationCount, MATRIX_LIMIT, MATRIX_NAME, type MatrixVariable } from './matrix.ts';
 import { positionIn, type MapEntry, type Node } from './parse.ts';
+import { readLabels, readPriority, readResourceClass, readSecretNames } from './placement.ts';
 import type { ProblemCollector } from './problem.ts';
 import type { ConditionSpec, JobSpec, MatrixSpec, NeedSpec, StepSpec } from './spec.ts';
 
 /** Validation of one job and of what it holds: steps, needs, matrix and `if`. */
 
-const JOB_KEYS = ['name', 'needs', 'steps', 'env', 'timeout', 'retries', 'image', 'matrix', 'if'] as const;
+const JOB_KEYS = [
+  'name',
+  'needs',
+  'steps',
+  'env',
+  'timeout',
+  'retries',
+  'image',
+  'matrix',
+  'if',
+  'resources',
+  'runs-on',
+  'priority',
+  'secrets',
+] as const;
 const STEP_KEYS = ['name', 'run', 'env'] as const;
 
 /** Job ids appear in `needs`, keys and URLs: no spaces, nothing a shell or a URL would mangle. */
@@ -58,6 +73,14 @@ export function readJob(entry: MapEntry, problems: ProblemCollector): ReadJob {
   if (image) job.image = readNonEmptyText(image.value, `"image" ${where}`, problems);
   const condition = field(node, 'if');
   if (condition) job.condition = readCondition(condition.value, id, problems);
+  const resources = field(node, 'resources');
+  if (resources) job.resourceClass = readResourceClass(resources.value, id, problems);
+  const runsOn = field(node, 'runs-on');
+  if (runsOn) job.labels = readLabels(runsOn.value, id, problems);
+  const priority = field(node, 'priority');
+  if (priority) job.priority = readPriority(priority.value, id, problems);
+  const secrets = field(node, 'secrets');
+  if (secrets) job.secrets = readSecretNames(secrets.value, id, problems);
   let matrixBroken = false;
   const matrix = field(node, 'matrix');
   if (matrix) {

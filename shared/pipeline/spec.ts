@@ -1,6 +1,7 @@
 import type { Expr } from './expression.ts';
 import type { MatrixVariable } from './matrix.ts';
 import type { ScalarNode } from './parse.ts';
+import type { Priority } from './placement.ts';
 import type { Position } from './problem.ts';
 
 /**
@@ -55,6 +56,10 @@ export interface JobSpec {
   image?: TextField;
   matrix?: MatrixSpec;
   condition?: ConditionSpec;
+  resourceClass?: string;
+  labels?: string[];
+  priority?: Priority;
+  secrets?: string[];
 }
 
 export interface DefaultsSpec {

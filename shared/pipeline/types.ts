@@ -41,6 +41,14 @@ export interface CompiledJob {
   condition?: string;
   /** Result of evaluating `if` against the build context; a disabled job ends `skipped`. */
   enabled: boolean;
+  /** Resource class to reserve (`resources:`). @default small */
+  resourceClass: string;
+  /** Labels the runner pool must have (`runs-on:`). */
+  labels: string[];
+  /** `priority:`; when absent the project's default for the event applies. */
+  priority?: 'high' | 'normal' | 'low';
+  /** Names of project secrets exposed to the job as environment variables (`secrets:`). */
+  secrets: string[];
 }
 
 /** A compiled pipeline: jobs in a topological order (every job after all of its needs). */

@@ -12,6 +12,9 @@ const job = (key: string, needs: string[] = [], enabled = true): CompiledJob => 
   timeoutMs: 60_000,
   retries: 2,
   enabled,
+  resourceClass: 'small',
+  labels: [],
+  secrets: [],
   ...(enabled ? {} : { condition: "branch == 'main'" }),
 });
 const states = (jobs: CompiledJob[], status: Record<string, JobState['status']> = {}): JobState[] =>

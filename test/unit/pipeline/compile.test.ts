@@ -40,7 +40,53 @@ describe('compilePipeline', () => {
       timeoutMs: 3_600_000,
       retries: 2,
       enabled: true,
+      resourceClass: 'small',
+      labels: [],
+      secrets: [],
     });
+  });
+
+  it('reads where a job runs and which secrets it gets', () => {
+    const [job] = compile(
+      yaml(
+        'jobs:',
+        '  deploy:',
+        '    resources: large',
+        '    runs-on: [linux, gpu]',
+        '    priority: high',
+        '    secrets: [DEPLOY_TOKEN, NPM_TOKEN]',
+        '    steps: [make]',
+      ),
+    );
+    expect(job).toMatchObject({
+      resourceClass: 'large',
+      labels: ['linux', 'gpu'],
+      priority: 'high',
+      secrets: ['DEPLOY_TOKEN', 'NPM_TOKEN'],
+    });
+  });
+
+  it('rejects malformed placement and secret fields with positions', () => {
+    const result = compilePipeline(
+      yaml(
+        'jobs:',
+        '  deploy:',
+        '    resources: [big]',
+        '    priority: urgent',
+        '    secrets: [deploy-token, X, X]',
+        '    steps: [make]',
+      ),
+      '.ci.yaml',
+      { event: 'push' },
+    );
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.problems.map(formatProblem)).toEqual([
+      '.ci.yaml:3:16 "resources" in job "deploy" must be a resource class such as small, medium or large, not a list',
+      '.ci.yaml:4:15 "priority" in job "deploy" must be one of high, normal, low, not "urgent"',
+      '.ci.yaml:5:15 secret names in job "deploy" must look like environment variables (A-Z, 0-9, _), not "deploy-token"',
+      '.ci.yaml:5:32 secret "X" is listed twice in job "deploy"',
+    ]);
   });
 
   it('applies pipeline defaults unless the job sets its own', () => {
