@@ -78,7 +78,7 @@ export class BuildService {
       await this.#client.workflow.start<typeof buildWorkflow>('buildWorkflow', {
         workflowId: buildId,
         taskQueue: this.#taskQueue,
-        args: [input],
+        args: [{ ...input, number }],
         workflowIdReusePolicy: 'REJECT_DUPLICATE',
         typedSearchAttributes: [
           { key: KilnRepo, value: request.repo },

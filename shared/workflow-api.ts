@@ -16,6 +16,8 @@ export interface BuildInput {
   buildId: string;
   /** The project in the build history database. */
   projectId: string;
+  /** Per-project build number, assigned when the API recorded the build. */
+  number?: number;
   repo: string;
   cloneUrl: string;
   pipelinePath: string;

@@ -54,6 +54,7 @@ function initialBuildState(input: BuildInput): BuildState {
   return {
     id: input.buildId,
     workflowId: workflowInfo().workflowId,
+    number: input.number,
     repo: input.repo,
     ref: input.ref,
     branch: input.branch,
