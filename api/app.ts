@@ -1,6 +1,9 @@
 import { Hono } from 'hono';
 import type { LogStore } from '../adapters/logs/port.ts';
 import type { ProjectionStore } from '../adapters/projections/port.ts';
+import type { ProjectSecrets } from '../adapters/secrets/port.ts';
+import type { QuotaBroker } from '../adapters/quota/port.ts';
+import type { RateLimiter } from '../adapters/ratelimit/port.ts';
 import type { BuildService } from './build-service.ts';
 import type { ProjectService } from './project-service.ts';
 import { errorBody, handleError } from './errors.ts';
@@ -8,12 +11,19 @@ import { bearerAuth } from './middleware/bearer-auth.ts';
 import { openApiDocument } from './openapi.ts';
 import { buildRoutes } from './routes/builds.ts';
 import { badgeRoute, projectRoutes } from './routes/projects.ts';
+import { secretRoutes } from './routes/secrets.ts';
+import { metricsRoutes, queueRoutes } from './routes/queue.ts';
 import { webhookRoutes } from './routes/webhooks.ts';
 
 export interface ApiDeps {
   builds: BuildService;
   projects: ProjectService;
   store: ProjectionStore;
+  secrets: ProjectSecrets;
+  quota: QuotaBroker;
+  rateLimiter: RateLimiter;
+  /** Webhooks accepted per organisation per minute before 429. */
+  webhookRatePerMinute: number;
   logs: LogStore;
   /** Bearer token for everything but the webhook and health. */
   apiToken: string;
@@ -37,12 +47,15 @@ export function createApp(deps: ApiDeps): Hono {
   });
   app.get('/openapi.json', (c) => c.json(openApiDocument));
   app.route('/webhooks', webhookRoutes(deps));
+  app.route('/metrics', metricsRoutes(deps));
 
   app.route('/projects', badgeRoute(deps));
 
   const auth = bearerAuth({ token: deps.apiToken });
-  for (const path of ['/builds', '/builds/*', '/projects', '/projects/*']) app.use(path, auth);
+  for (const path of ['/builds', '/builds/*', '/projects', '/projects/*', '/queue']) app.use(path, auth);
   app.route('/builds', buildRoutes(deps));
   app.route('/projects', projectRoutes(deps));
+  app.route('/projects', secretRoutes(deps));
+  app.route('/queue', queueRoutes(deps));
   return app;
 }

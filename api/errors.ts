@@ -17,6 +17,9 @@ const STATUS_BY_CODE: Record<string, ContentfulStatusCode> = {
   INVALID_INPUT: 400,
   PROJECT_EXISTS: 409,
   STORE_UNAVAILABLE: 503,
+  SECRET_STORE_UNAVAILABLE: 503,
+  SECRET_ACCESS_DENIED: 403,
+  SECRET_NOT_FOUND: 404,
 };
 
 /**
@@ -26,7 +29,9 @@ const STATUS_BY_CODE: Record<string, ContentfulStatusCode> = {
 export function handleError(err: Error, c: Context): Response {
   if (err instanceof HTTPException) {
     const code = (err.cause as { code?: string } | undefined)?.code ?? httpCode(err.status);
-    return c.json(errorBody(code, err.message), err.status as ContentfulStatusCode);
+    // Headers an exception carries (Retry-After on 429) survive the JSON body.
+    const headers = err.res ? Object.fromEntries(err.res.headers) : undefined;
+    return c.json(errorBody(code, err.message), err.status as ContentfulStatusCode, headers);
   }
   if (err instanceof KilnError) {
     return c.json(errorBody(err.code, err.message), STATUS_BY_CODE[err.code] ?? 500);
@@ -44,6 +49,7 @@ function httpCode(status: number): string {
   if (status === 404) return 'NOT_FOUND';
   if (status === 413) return 'PAYLOAD_TOO_LARGE';
   if (status === 415) return 'UNSUPPORTED_MEDIA_TYPE';
+  if (status === 429) return 'RATE_LIMITED';
   return `HTTP_${status}`;
 }
 

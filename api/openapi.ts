@@ -206,6 +206,59 @@ export const openApiDocument = {
         },
       },
     },
+    '/projects/{id}/secrets': {
+      get: {
+        summary: "A project's secrets: names and update times only, never values",
+        parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
+        responses: {
+          '200': { description: '{ secrets: [{ name, updatedAt }] }' },
+          '401': error,
+          '404': error,
+        },
+      },
+    },
+    '/projects/{id}/secrets/{name}': {
+      put: {
+        summary:
+          'Set a secret (write-only); jobs that list it under `secrets:` receive it as an environment variable',
+        parameters: [
+          { name: 'id', in: 'path', required: true, schema: { type: 'string' } },
+          {
+            name: 'name',
+            in: 'path',
+            required: true,
+            schema: { type: 'string', pattern: '^[A-Z_][A-Z0-9_]*$' },
+          },
+        ],
+        requestBody: {
+          required: true,
+          content: {
+            'application/json': {
+              schema: {
+                type: 'object',
+                required: ['value'],
+                properties: { value: { type: 'string', writeOnly: true } },
+              },
+            },
+          },
+        },
+        responses: {
+          '200': { description: '{ name, updatedAt }' },
+          '400': error,
+          '401': error,
+          '404': error,
+          '503': error,
+        },
+      },
+      delete: {
+        summary: 'Delete a secret (idempotent)',
+        parameters: [
+          { name: 'id', in: 'path', required: true, schema: { type: 'string' } },
+          { name: 'name', in: 'path', required: true, schema: { type: 'string' } },
+        ],
+        responses: { '204': { description: 'Deleted' }, '401': error, '404': error },
+      },
+    },
     '/projects/{id}/badge.svg': {
       get: {
         summary: 'Status badge of the latest build (public)',

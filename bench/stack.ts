@@ -1,7 +1,9 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
+import { createTemporalNotifier } from '../adapters/notify/temporal-notifier.ts';
 import { startTemporalDevServer } from '../infra/temporal/dev-server.ts';
 import { obtainTemporalCli } from '../infra/temporal/obtain-cli.ts';
 import { loadConfig } from '../shared/config.ts';
@@ -37,13 +39,15 @@ export async function startBenchStack(projects: unknown[], log: (m: string) => v
   installRuntime(config);
   const connection = await NativeConnection.connect({ address: server.address });
   const ports = await createPorts(config);
+  const notifierConnection = await Connection.connect({ address: server.address });
+  const notifier = createTemporalNotifier(new Client({ connection: notifierConnection }));
   const workers = await createKilnWorkers({
     connection,
     namespace: config.KILN_TEMPORAL_NAMESPACE,
     orchestratorTaskQueue: config.KILN_ORCHESTRATOR_TASK_QUEUE,
     runnerTaskQueue: config.KILN_RUNNER_TASK_QUEUE,
     workflowBundle: await bundleWorkflows(),
-    ports,
+    ports: { ...ports, notifier },
   });
   const running = workers.map((w) => w.run());
   const api = await startApiServer(config, ports);
@@ -56,6 +60,7 @@ export async function startBenchStack(projects: unknown[], log: (m: string) => v
       for (const w of workers) w.shutdown();
       await Promise.allSettled(running);
       await connection.close();
+      await notifierConnection.close();
       await ports.close();
       await server.stop();
       rmSync(dataDir, { recursive: true, force: true });

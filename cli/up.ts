@@ -1,5 +1,7 @@
 import { mkdirSync } from 'node:fs';
+import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
+import { createTemporalNotifier } from '../adapters/notify/temporal-notifier.ts';
 import { obtainTemporalCli } from '../infra/temporal/obtain-cli.ts';
 import { startTemporalDevServer } from '../infra/temporal/dev-server.ts';
 import type { KilnConfig } from '../shared/config.ts';
@@ -50,13 +52,18 @@ export async function up(config: KilnConfig, options: { sample: boolean }): Prom
     const connection = await NativeConnection.connect({ address: temporalAddress(config) });
     const ports = await createPorts(config);
     stops.push(() => ports.close());
+    const notifierConnection = await Connection.connect({ address: temporalAddress(config) });
+    stops.push(() => notifierConnection.close());
+    const notifier = createTemporalNotifier(
+      new Client({ connection: notifierConnection, namespace: config.KILN_TEMPORAL_NAMESPACE }),
+    );
     const workers = await createKilnWorkers({
       connection,
       namespace: config.KILN_TEMPORAL_NAMESPACE,
       orchestratorTaskQueue: config.KILN_ORCHESTRATOR_TASK_QUEUE,
       runnerTaskQueue: config.KILN_RUNNER_TASK_QUEUE,
       workflowBundle: await bundleWorkflows(),
-      ports,
+      ports: { ...ports, notifier },
     });
     const running = workers.map((w) => w.run());
     stops.push(async () => {

@@ -44,6 +44,8 @@ export interface JobState {
   /** 1-based; 0 until the first runner is launched. */
   attempt: number;
   runnerId?: string;
+  /** Place in the tenant's queue for a runner slot while `queued` (1 = next). */
+  queuePosition?: number;
   /** ISO-8601 times. */
   startedAt?: string;
   finishedAt?: string;

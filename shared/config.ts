@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseClasses, parsePools, parseTenants } from './quota-settings.ts';
 
 /**
  * Kiln's whole configuration: `KILN_*` environment variables, validated once at start.
@@ -8,6 +9,18 @@ import { z } from 'zod';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const positiveInt = z.coerce.number().int().min(1);
+/** A setting in one of the text forms of `quota-settings.ts`, parsed with its own messages. */
+function parsedText<T>(parse: (text: string) => T) {
+  return z.string().transform((text, ctx): T => {
+    try {
+      return parse(text);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+      return z.NEVER;
+    }
+  });
+}
+
 const durationMs = z
   .string()
   .regex(/^\d+(ms|s|m|h)$/, 'expected a duration such as 500ms, 30s, 5m or 1h')
@@ -52,6 +65,32 @@ export const configSchema = z.object({
   KILN_DATABASE_POOL_SIZE: positiveInt.max(500).default(10),
   /** Key of the embedded secret store (AES-256-GCM, created with mode 0600). @default <data dir>/secrets.key */
   KILN_SECRETS_KEY_FILE: z.string().min(1).optional(),
+  /** Secret store: `embedded` (encrypted file under the data directory) or a Vault/OpenBao URL. @default embedded */
+  KILN_VAULT_ADDRESS: z
+    .string()
+    .min(1)
+    .refine((v) => v === 'embedded' || /^https?:\/\//.test(v), 'expected "embedded" or an http(s):// URL')
+    .default('embedded'),
+  /** Kiln's Vault token (holding the policy `configureVault` writes); unset on runner-only workers. */
+  KILN_VAULT_TOKEN: z.string().min(1).optional(),
+  /** Vault Enterprise / OpenBao namespace. */
+  KILN_VAULT_NAMESPACE: z.string().min(1).optional(),
+  /** Quota broker: `embedded` (in-process) or a `redis://` URL. @default embedded */
+  KILN_REDIS_URL: z
+    .string()
+    .min(1)
+    .refine((v) => v === 'embedded' || /^rediss?:\/\//.test(v), 'expected "embedded" or a redis:// URL')
+    .default('embedded'),
+  /** Runner pools: `name=capacity[:labels]; ...` in tokens. @default default=8 */
+  KILN_QUOTA_POOLS: parsedText(parsePools).prefault('default=8'),
+  /** Resource classes: `name=tokens; ...`. @default small=1; medium=2; large=4 */
+  KILN_QUOTA_CLASSES: parsedText(parseClasses).prefault('small=1; medium=2; large=4'),
+  /** Tenant weights and hard caps: `name=weight[/cap]; ...`; unlisted tenants have weight 1, no cap. */
+  KILN_QUOTA_TENANTS: parsedText(parseTenants).prefault(''),
+  /** How long a runner slot stays granted without a renewal (a crashed worker's slots return after it). @default 60s */
+  KILN_QUOTA_LEASE: durationMs.prefault('60s'),
+  /** Webhooks accepted per organisation per minute before 429 (token bucket, bursts of the same size). @default 600 */
+  KILN_WEBHOOK_RATE_PER_MINUTE: positiveInt.max(1_000_000).default(600),
   /** Jobs of one build running at once. @default 50 */
   KILN_MAX_JOBS_IN_FLIGHT: positiveInt.max(1000).default(50),
   /** A runner that has not reported for this long is considered lost. @default 20s */

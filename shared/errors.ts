@@ -13,6 +13,13 @@ export const FailureCodes = {
   CHECKOUT_FAILED: 'CHECKOUT_FAILED',
   EVICTED: 'EVICTED',
   CANCELLED: 'CANCELLED',
+  /** A secret a job declares does not exist in its project: final, names the secret. */
+  SECRET_NOT_FOUND: 'SECRET_NOT_FOUND',
+  SECRET_ACCESS_DENIED: 'SECRET_ACCESS_DENIED',
+  /** The secret store (Vault) could not be reached: an infrastructure failure. */
+  SECRET_STORE_UNAVAILABLE: 'SECRET_STORE_UNAVAILABLE',
+  /** No runner pool can ever serve the job (labels, class, tenant cap): final. */
+  QUOTA_UNSATISFIABLE: 'QUOTA_UNSATISFIABLE',
 } as const;
 
 export type FailureCode = (typeof FailureCodes)[keyof typeof FailureCodes];
@@ -23,6 +30,7 @@ export const INFRASTRUCTURE_CODES: readonly FailureCode[] = [
   FailureCodes.RUNNER_LOST,
   FailureCodes.CHECKOUT_FAILED,
   FailureCodes.EVICTED,
+  FailureCodes.SECRET_STORE_UNAVAILABLE,
 ];
 
 /** Final codes: listed in `nonRetryableErrorTypes` of every activity profile. */
@@ -31,6 +39,9 @@ export const FINAL_CODES: readonly string[] = [
   FailureCodes.JOB_TIMED_OUT,
   FailureCodes.PIPELINE_INVALID,
   FailureCodes.CANCELLED,
+  FailureCodes.SECRET_NOT_FOUND,
+  FailureCodes.SECRET_ACCESS_DENIED,
+  FailureCodes.QUOTA_UNSATISFIABLE,
   ...INFRASTRUCTURE_CODES, // an attempt's infrastructure failure is retried by the job workflow, not the activity
   'NOT_FOUND',
   'INVALID_INPUT',

@@ -9,6 +9,8 @@ export interface BuildSettings {
   maxJobsInFlight: number;
   heartbeatTimeoutMs: number;
   infraRetryBackoffMs: number;
+  /** How long a runner slot stays granted without renewal. @default 60000 */
+  quotaLeaseMs?: number;
 }
 
 /** Input of `buildWorkflow`. Never holds a secret: the webhook secret stays in the API. */
@@ -29,6 +31,10 @@ export interface BuildInput {
   tag?: string;
   event: 'push' | 'pull_request' | 'manual';
   actor?: string;
+  /** A pull request from a fork: jobs that declare secrets are skipped, as untrusted code. */
+  fromFork?: boolean;
+  /** Fair-share tenant of the project (its organisation or team). @default default */
+  tenant?: string;
   createdAt: string;
   settings: BuildSettings;
 }
@@ -36,6 +42,11 @@ export interface BuildInput {
 /** What `jobWorkflow` needs: one compiled job and where its code comes from. */
 export interface JobInput {
   buildId: string;
+  /** Fair-share tenant and the priority a job without `priority:` gets (high 2, normal 1, low 0). */
+  tenant?: string;
+  defaultPriority?: number;
+  /** The project whose secrets the job's `secrets:` names. */
+  projectId: string;
   job: CompiledJob;
   checkout: { cloneUrl: string; sha: string; ref: string; branch?: string; tag?: string };
   settings: BuildSettings;
@@ -54,16 +65,18 @@ export interface JobResult {
   message?: string;
 }
 
-/** Sent by a job workflow to its build whenever an attempt starts. */
-export interface JobProgress {
-  key: string;
-  status: 'running';
-  attempt: number;
-  runnerId: string;
-  startedAt: string;
-  /** Why the previous attempt was abandoned, when this is a relaunch. */
-  message?: string;
-}
+/** Sent to a build when a job waits for a runner slot, and whenever an attempt starts. */
+export type JobProgress =
+  | {
+      key: string;
+      status: 'running';
+      attempt: number;
+      runnerId: string;
+      startedAt: string;
+      /** Why the previous attempt was abandoned, when this is a relaunch. */
+      message?: string;
+    }
+  | { key: string; status: 'queued'; position: number };
 
 /** The whole live state of a build. */
 export const buildStateQuery = defineQuery<BuildState>('buildState');

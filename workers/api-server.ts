@@ -21,7 +21,7 @@ export interface RunningApi {
  */
 export async function startApiServer(
   config: KilnConfig,
-  ports: Pick<KilnPorts, 'logs' | 'store' | 'secrets'>,
+  ports: Pick<KilnPorts, 'logs' | 'store' | 'secrets' | 'quota' | 'rateLimiter'>,
 ): Promise<RunningApi> {
   const projects = new ProjectService({ store: ports.store, secrets: ports.secrets });
   const imported = await projects.importFrom(
@@ -41,12 +41,17 @@ export async function startApiServer(
       maxJobsInFlight: config.KILN_MAX_JOBS_IN_FLIGHT,
       heartbeatTimeoutMs: config.KILN_RUNNER_HEARTBEAT_TIMEOUT,
       infraRetryBackoffMs: config.KILN_INFRA_RETRY_BACKOFF,
+      quotaLeaseMs: config.KILN_QUOTA_LEASE,
     },
   });
   const app = createApp({
     builds,
     projects,
     store: ports.store,
+    secrets: ports.secrets,
+    quota: ports.quota,
+    rateLimiter: ports.rateLimiter,
+    webhookRatePerMinute: config.KILN_WEBHOOK_RATE_PER_MINUTE,
     logs: ports.logs,
     apiToken: config.KILN_API_TOKEN,
     checkTemporal: async () => {

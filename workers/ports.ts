@@ -3,10 +3,17 @@ import type { LogStore } from '../adapters/logs/port.ts';
 import { createPgProjectionStore } from '../adapters/projections/pg-store.ts';
 import { createPGliteProjectionStore } from '../adapters/projections/pglite-store.ts';
 import type { ProjectionStore } from '../adapters/projections/port.ts';
+import { createMemoryQuotaBroker } from '../adapters/quota/memory-broker.ts';
+import type { QuotaBroker, QuotaConfig } from '../adapters/quota/port.ts';
+import { createRedisQuotaBroker } from '../adapters/quota/redis-broker.ts';
+import { createMemoryRateLimiter } from '../adapters/ratelimit/memory-rate-limiter.ts';
+import type { RateLimiter } from '../adapters/ratelimit/port.ts';
+import { createRedisRateLimiter } from '../adapters/ratelimit/redis-rate-limiter.ts';
 import { LocalRunnerBackend } from '../adapters/runner/local/local-runner-backend.ts';
 import type { RunnerBackend } from '../adapters/runner/port.ts';
 import { EncryptedFileSecretStore } from '../adapters/secrets/encrypted-file-secrets.ts';
-import type { SecretStore } from '../adapters/secrets/port.ts';
+import type { SecretStoreAdapter } from '../adapters/secrets/port.ts';
+import { VaultSecretStore } from '../adapters/secrets/vault-secrets.ts';
 import { GitVcs } from '../adapters/vcs/git-vcs.ts';
 import type { Vcs } from '../adapters/vcs/port.ts';
 import type { KilnConfig } from '../shared/config.ts';
@@ -17,7 +24,9 @@ export interface KilnPorts {
   runner: RunnerBackend;
   logs: LogStore;
   store: ProjectionStore;
-  secrets: SecretStore;
+  secrets: SecretStoreAdapter;
+  quota: QuotaBroker;
+  rateLimiter: RateLimiter;
   /** Closes what holds connections or files. */
   close(): Promise<void>;
 }
@@ -27,6 +36,11 @@ export async function createPorts(config: KilnConfig): Promise<KilnPorts> {
   const dirs = dataDirs(config.KILN_DATA_DIR);
   const store = await createProjectionStore(config);
   await store.migrate();
+  const quota = await createQuotaBroker(config);
+  const rateLimiter =
+    config.KILN_REDIS_URL === 'embedded'
+      ? createMemoryRateLimiter()
+      : createRedisRateLimiter({ url: config.KILN_REDIS_URL });
   return {
     vcs: new GitVcs({ mirrorsDir: dirs.mirrors }),
     runner: new LocalRunnerBackend({
@@ -36,11 +50,12 @@ export async function createPorts(config: KilnConfig): Promise<KilnPorts> {
     }),
     logs: new FileLogStore({ logsDir: dirs.logs }),
     store,
-    secrets: new EncryptedFileSecretStore({
-      file: dirs.secrets,
-      keyFile: config.KILN_SECRETS_KEY_FILE ?? dirs.secretsKey,
-    }),
-    close: () => store.close(),
+    secrets: createSecretStore(config),
+    quota,
+    rateLimiter,
+    async close() {
+      await Promise.allSettled([store.close(), quota.close(), rateLimiter.close()]);
+    },
   };
 }
 
@@ -53,4 +68,35 @@ export async function createProjectionStore(config: KilnConfig): Promise<Project
     url: config.KILN_DATABASE_URL,
     maxConnections: config.KILN_DATABASE_POOL_SIZE,
   });
+}
+
+/** The encrypted file under the data directory (`embedded`), or Vault / OpenBao. */
+export function createSecretStore(config: KilnConfig): SecretStoreAdapter {
+  if (config.KILN_VAULT_ADDRESS === 'embedded') {
+    const dirs = dataDirs(config.KILN_DATA_DIR);
+    return new EncryptedFileSecretStore({
+      file: dirs.secrets,
+      keyFile: config.KILN_SECRETS_KEY_FILE ?? dirs.secretsKey,
+    });
+  }
+  return new VaultSecretStore({
+    address: config.KILN_VAULT_ADDRESS,
+    token: config.KILN_VAULT_TOKEN,
+    namespace: config.KILN_VAULT_NAMESPACE,
+  });
+}
+
+/** Runner pools, classes and tenants from the configuration. */
+export function quotaConfig(config: KilnConfig): QuotaConfig {
+  return {
+    pools: config.KILN_QUOTA_POOLS,
+    resourceClasses: config.KILN_QUOTA_CLASSES,
+    tenants: config.KILN_QUOTA_TENANTS,
+  };
+}
+
+/** In-process (`embedded`, one process: `kiln up`), or Redis shared by every worker. */
+export async function createQuotaBroker(config: KilnConfig): Promise<QuotaBroker> {
+  if (config.KILN_REDIS_URL === 'embedded') return createMemoryQuotaBroker(quotaConfig(config));
+  return createRedisQuotaBroker({ url: config.KILN_REDIS_URL, config: quotaConfig(config) });
 }

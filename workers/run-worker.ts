@@ -1,4 +1,6 @@
+import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
+import { createTemporalNotifier } from '../adapters/notify/temporal-notifier.ts';
 import { bundleWorkflows, createKilnWorkers } from './create-workers.ts';
 import { loadConfigOrExit } from './load-config.ts';
 import { createPorts } from './ports.ts';
@@ -16,17 +18,22 @@ export async function runWorker(roles: WorkerRole[]): Promise<void> {
   installRuntime(config);
   const connection = await NativeConnection.connect({ address: temporalAddress(config) });
   const ports = await createPorts(config);
+  const client = new Client({
+    connection: await Connection.connect({ address: temporalAddress(config) }),
+    namespace: config.KILN_TEMPORAL_NAMESPACE,
+  });
   const workers = await createKilnWorkers({
     connection,
     namespace: config.KILN_TEMPORAL_NAMESPACE,
     orchestratorTaskQueue: config.KILN_ORCHESTRATOR_TASK_QUEUE,
     runnerTaskQueue: config.KILN_RUNNER_TASK_QUEUE,
     workflowBundle: roles.includes('orchestrator') ? await bundleWorkflows() : { code: '' },
-    ports,
+    ports: { ...ports, notifier: createTemporalNotifier(client) },
     roles,
   });
   console.log(`kiln worker (${roles.join(' + ')}) ready on ${temporalAddress(config)}`);
   await Promise.all(workers.map((w) => w.run()));
   await connection.close();
+  await client.connection.close();
   await ports.close();
 }

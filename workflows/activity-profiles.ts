@@ -63,3 +63,22 @@ export const projectionWriting: ActivityOptions = {
     nonRetryableErrorTypes: ['NOT_FOUND', 'INVALID_INPUT'],
   },
 };
+
+/**
+ * Waiting for a runner slot: as long as the queue takes (fair share decides, not a timer), with
+ * heartbeats so a dead worker's waiter is taken over by another. Unsatisfiable requests are final.
+ */
+export function slotWaiting(heartbeatTimeoutMs: number): ActivityOptions {
+  return {
+    startToCloseTimeout: '24 hours',
+    heartbeatTimeout: heartbeatTimeoutMs,
+    cancellationType: 'TRY_CANCEL',
+    retry: {
+      initialInterval: '500ms',
+      backoffCoefficient: 2,
+      maximumInterval: '10s',
+      maximumAttempts: 20,
+      nonRetryableErrorTypes: [...FINAL_CODES],
+    },
+  };
+}

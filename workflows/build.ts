@@ -84,7 +84,13 @@ async function runBuild(input: BuildInput, state: BuildState): Promise<BuildStat
   setHandler(jobProgressSignal, (progress) => {
     const job = state.jobs.find((j) => j.key === progress.key);
     if (!job || isFinalJobStatus(job.status)) return;
+    if (progress.status === 'queued') {
+      // A late position report must not move a job that already runs back to the queue.
+      if (job.status === 'queued') job.queuePosition = progress.position;
+      return;
+    }
     job.status = progress.status;
+    delete job.queuePosition;
     job.attempt = progress.attempt;
     job.runnerId = progress.runnerId;
     job.startedAt ??= progress.startedAt;
@@ -117,6 +123,7 @@ async function runBuild(input: BuildInput, state: BuildState): Promise<BuildStat
       }
       const dag: PipelineDag = loaded.result.dag;
       state.jobs = dag.jobs.map(initialJobState);
+      if (input.fromFork) withholdSecrets(dag, state);
 
       for (;;) {
         const plan = planNext(dag.jobs, state.jobs, input.settings.maxJobsInFlight);
@@ -168,6 +175,9 @@ async function runJob(input: BuildInput, job: CompiledJob, sha: string, state: B
       args: [
         {
           buildId: input.buildId,
+          projectId: input.projectId,
+          tenant: input.tenant,
+          defaultPriority: defaultPriority(input),
           job,
           checkout: { cloneUrl: input.cloneUrl, sha, ref: input.ref, branch: input.branch, tag: input.tag },
           settings: input.settings,
@@ -192,6 +202,30 @@ async function runJob(input: BuildInput, job: CompiledJob, sha: string, state: B
       });
     }
   }
+}
+
+/**
+ * Pull requests from forks run untrusted code: like GitHub Actions, Kiln runs their build but
+ * skips every job that declares secrets (and, through the scheduler, what depends on them).
+ */
+function withholdSecrets(dag: PipelineDag, state: BuildState): void {
+  for (const job of dag.jobs) {
+    if (job.secrets.length === 0) continue;
+    finishJob(state, job.key, {
+      status: 'skipped',
+      message: `secrets (${job.secrets.join(', ')}) are not given to pull requests from forks`,
+    });
+  }
+}
+
+/**
+ * Priority of jobs that set none: pushes to the default branch go first (they gate releases),
+ * then pull requests and manual builds, then everything else.
+ */
+function defaultPriority(input: BuildInput): number {
+  if (input.event === 'push' && (input.branch === 'main' || input.branch === 'master')) return 2;
+  if (input.event === 'pull_request' || input.event === 'manual') return 1;
+  return 1;
 }
 
 function initialJobState(job: CompiledJob): JobState {

@@ -11,10 +11,13 @@ import type { createActivities } from '../activities/index.ts';
 import { FailureCodes, isInfrastructureCode } from '../shared/errors.ts';
 import { runnerIdFor } from '../shared/ids.ts';
 import { jobProgressSignal, type JobInput, type JobResult } from '../shared/workflow-api.ts';
-import { runnerAwaiting, runnerControl } from './activity-profiles.ts';
+import { runnerAwaiting, runnerControl, slotWaiting } from './activity-profiles.ts';
 import { failureCodeOf, rootMessage } from './failures.ts';
 
 type Activities = ReturnType<typeof createActivities>;
+
+/** `priority:` in the pipeline, as the quota broker orders it (higher first). */
+const PRIORITY = { high: 2, normal: 1, low: 0 } as const;
 
 /**
  * Runs one job: launch a runner, await it, classify the outcome. A step failure or timeout is
@@ -29,25 +32,48 @@ export async function jobWorkflow(input: JobInput): Promise<JobResult> {
     ...runnerAwaiting(job.timeoutMs, settings.heartbeatTimeoutMs),
     taskQueue: settings.runnerTaskQueue,
   });
-  const firstStartedAt = new Date().toISOString();
+  const queueing = proxyActivities<Activities>({
+    ...slotWaiting(settings.heartbeatTimeoutMs),
+    taskQueue: settings.runnerTaskQueue,
+  });
+  const leaseMs = settings.quotaLeaseMs ?? 60_000;
+  // When the first attempt got its runner slot: time spent queued is not time spent running.
+  let firstStartedAt: string | undefined;
   let previousFailure: string | undefined;
 
   for (let attempt = 1; ; attempt++) {
     const runnerId = runnerIdFor(input.buildId, job.key, attempt);
-    // Not awaited before launching: the signal and the launch go out in the same workflow task.
-    const reported = reportProgress(input, { attempt, runnerId, message: previousFailure });
+    let reported: Promise<void> | undefined;
     try {
-      const outcome = await awaiting.runAttempt({
-        runnerId,
-        buildId: input.buildId,
+      await queueing.acquireRunnerSlot({
+        leaseId: runnerId,
+        tenant: input.tenant ?? 'default',
+        priority: job.priority ? PRIORITY[job.priority] : (input.defaultPriority ?? 1),
+        resourceClass: job.resourceClass,
+        labels: job.labels,
+        leaseMs,
+        buildWorkflowId: workflowInfo().parent?.workflowId ?? workflowInfo().workflowId,
         jobKey: job.key,
-        attempt,
-        checkout: input.checkout,
-        steps: job.steps,
-        env: job.env,
-        timeoutMs: job.timeoutMs,
-        image: job.image,
       });
+      firstStartedAt ??= new Date().toISOString();
+      // Not awaited before launching: the signal and the launch go out in the same workflow task.
+      reported = reportProgress(input, { attempt, runnerId, message: previousFailure });
+      const outcome = await awaiting.runAttempt(
+        {
+          runnerId,
+          buildId: input.buildId,
+          jobKey: job.key,
+          attempt,
+          checkout: input.checkout,
+          steps: job.steps,
+          env: job.env,
+          timeoutMs: job.timeoutMs,
+          image: job.image,
+          projectId: input.projectId,
+          secrets: job.secrets,
+        },
+        { leaseMs },
+      );
       await reported;
       const base = { attempt, runnerId, startedAt: firstStartedAt, finishedAt: new Date().toISOString() };
       switch (outcome.status) {
@@ -74,6 +100,22 @@ export async function jobWorkflow(input: JobInput): Promise<JobResult> {
     } catch (err) {
       if (isCancellation(err)) throw err;
       const code = failureCodeOf(err);
+      if (
+        code === FailureCodes.SECRET_NOT_FOUND ||
+        code === FailureCodes.SECRET_ACCESS_DENIED ||
+        code === FailureCodes.QUOTA_UNSATISFIABLE
+      ) {
+        // The job asks for something that cannot exist (a secret, a runner): final, whatever the attempt.
+        return {
+          status: 'failed',
+          attempt,
+          runnerId,
+          startedAt: firstStartedAt,
+          finishedAt: new Date().toISOString(),
+          failureCode: code,
+          message: rootMessage(err),
+        };
+      }
       if (!isInfrastructureCode(code)) throw err;
       previousFailure = `attempt ${attempt}: ${code}: ${rootMessage(err)}`;
       if (attempt > job.retries) {

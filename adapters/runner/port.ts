@@ -19,6 +19,16 @@ export interface RunnerSpec {
   timeoutMs: number;
   /** Container image, for container backends; recorded and ignored by the local backend. */
   image?: string;
+  /** The project whose secrets `secrets` names. */
+  projectId?: string;
+  /** Names of the project secrets the job declares (`secrets:` in the pipeline). */
+  secrets?: string[];
+  /**
+   * The resolved secret values, by name. Filled in on the runner side just before launch, never
+   * from workflow input (it would be stored in history). Backends expose them to the steps'
+   * environment and mask them in every log line.
+   */
+  secretEnv?: Record<string, string>;
 }
 
 /** How an attempt ended, when it ended by itself. Infrastructure failures are thrown instead. */

@@ -11,6 +11,8 @@ export type GithubEventDecision =
       branch?: string;
       tag?: string;
       actor?: string;
+      /** A pull request whose head lives in another repository: its jobs get no secrets. */
+      fromFork?: boolean;
     };
 
 const ZERO_SHA = /^0{40}$/;
@@ -66,6 +68,7 @@ export function decideGithubEvent(event: string, payload: unknown): GithubEventD
     if (typeof number !== 'number' || !sha) {
       return { kind: 'ignore', reason: 'pull_request event without a number and pull_request.head.sha' };
     }
+    const headRepo = str((head.repo as Record<string, unknown> | undefined)?.full_name);
     return {
       kind: 'build',
       repo,
@@ -74,6 +77,8 @@ export function decideGithubEvent(event: string, payload: unknown): GithubEventD
       sha,
       branch: str(head.ref),
       actor: senderLogin(p),
+      // A deleted fork has no head.repo: treat it as a fork, never as trusted.
+      fromFork: headRepo === undefined || headRepo.toLowerCase() !== repo.toLowerCase(),
     };
   }
 

@@ -50,6 +50,7 @@ export function buildRoutes(deps: { builds: BuildService; projects: ProjectServi
     const { ref, branch, tag } = normaliseRef(body.ref);
     const { buildId, number } = await deps.builds.start(BuildService.newBuildId(), {
       projectId: project.id,
+      tenant: project.tenant,
       repo: project.repo,
       cloneUrl: body.cloneUrl ?? project.cloneUrl,
       pipelinePath: body.pipelinePath ?? project.pipelinePath,

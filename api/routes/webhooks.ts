@@ -4,6 +4,7 @@ import { HTTPException } from 'hono/http-exception';
 import { buildIdForDelivery } from '../../shared/ids.ts';
 import type { BuildService } from '../build-service.ts';
 import type { ProjectService } from '../project-service.ts';
+import type { RateLimiter } from '../../adapters/ratelimit/port.ts';
 import { decideGithubEvent, repositoryOf } from '../github/events.ts';
 import { verifyGithubSignature } from '../github/signature.ts';
 
@@ -15,7 +16,12 @@ const MAX_PAYLOAD_BYTES = 25 * 1024 * 1024;
  * workflow, answer. The build id derives from `X-GitHub-Delivery`, so a redelivery finds the
  * same build instead of starting another.
  */
-export function webhookRoutes(deps: { builds: BuildService; projects: ProjectService }) {
+export function webhookRoutes(deps: {
+  builds: BuildService;
+  projects: ProjectService;
+  rateLimiter: RateLimiter;
+  webhookRatePerMinute: number;
+}) {
   const app = new Hono();
   app.post('/github', bodyLimit({ maxSize: MAX_PAYLOAD_BYTES }), async (c) => {
     const raw = new Uint8Array(await c.req.arrayBuffer());
@@ -26,6 +32,7 @@ export function webhookRoutes(deps: { builds: BuildService; projects: ProjectSer
     const payload = parsePayload(raw, c.req.header('content-type'));
     const repo = repositoryOf(payload);
     if (!repo) throw badRequest('payload has no repository.full_name');
+    await limitFlood(deps, repo.split('/')[0]!.toLowerCase());
     const project = await deps.projects.findByRepo(repo);
     if (!project) {
       throw new HTTPException(404, {
@@ -52,6 +59,7 @@ export function webhookRoutes(deps: { builds: BuildService; projects: ProjectSer
       buildIdForDelivery(delivery),
       {
         projectId: project.id,
+        tenant: project.tenant,
         repo: project.repo,
         cloneUrl: project.cloneUrl,
         pipelinePath: project.pipelinePath,
@@ -61,6 +69,7 @@ export function webhookRoutes(deps: { builds: BuildService; projects: ProjectSer
         tag: decision.tag,
         event: decision.event,
         actor: decision.actor,
+        fromFork: decision.fromFork ?? false,
       },
     );
     return c.json({ buildId, number, duplicate, url: `/builds/${buildId}` }, duplicate ? 200 : 201);
@@ -90,4 +99,30 @@ function parsePayload(raw: Uint8Array, contentType: string | undefined): unknown
 
 function badRequest(message: string): HTTPException {
   return new HTTPException(400, { message, cause: { code: 'INVALID_INPUT' } });
+}
+
+/**
+ * One organisation's burst must not drown everyone else's webhooks: a token bucket per owner.
+ * If the limiter itself is down, webhooks are let through (GitHub does not resend refused ones).
+ */
+async function limitFlood(
+  deps: { rateLimiter: RateLimiter; webhookRatePerMinute: number },
+  organisation: string,
+): Promise<void> {
+  const decision = await deps.rateLimiter
+    .take(`webhooks:${organisation}`, deps.webhookRatePerMinute)
+    .catch((err: unknown) => {
+      console.error(
+        'webhook rate limiter unavailable, letting the delivery through:',
+        (err as Error).message,
+      );
+      return { allowed: true, retryAfterMs: 0 };
+    });
+  if (decision.allowed) return;
+  const seconds = Math.max(1, Math.ceil(decision.retryAfterMs / 1000));
+  throw new HTTPException(429, {
+    message: `too many webhooks for "${organisation}": at most ${deps.webhookRatePerMinute} a minute; retry in ${seconds}s`,
+    cause: { code: 'RATE_LIMITED' },
+    res: new Response(null, { headers: { 'retry-after': String(seconds) } }),
+  });
 }

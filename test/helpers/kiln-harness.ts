@@ -11,6 +11,10 @@ import { createPGliteProjectionStore } from '../../adapters/projections/pglite-s
 import type { Project } from '../../adapters/projects/port.ts';
 import { EncryptedFileSecretStore } from '../../adapters/secrets/encrypted-file-secrets.ts';
 import type { RunnerBackend } from '../../adapters/runner/port.ts';
+import { createMemoryQuotaBroker } from '../../adapters/quota/memory-broker.ts';
+import type { QuotaBroker, QuotaConfig } from '../../adapters/quota/port.ts';
+import { createTemporalNotifier } from '../../adapters/notify/temporal-notifier.ts';
+import { createMemoryRateLimiter } from '../../adapters/ratelimit/memory-rate-limiter.ts';
 import { LocalRunnerBackend } from '../../adapters/runner/local/local-runner-backend.ts';
 import { GitVcs } from '../../adapters/vcs/git-vcs.ts';
 import { createApp } from '../../api/app.ts';
@@ -37,6 +41,10 @@ export interface HarnessOptions {
   dataDir?: string;
   /** Task queues of an earlier harness (a restart). */
   taskQueues?: { orchestrator: string; runner: string };
+  /** Runner pools (in-process broker); a broker of the test's own (e.g. on Redis) wins. */
+  quota?: QuotaConfig | QuotaBroker;
+  /** Webhooks per organisation per minute. @default 600 */
+  webhookRatePerMinute?: number;
 }
 
 /**
@@ -60,6 +68,11 @@ export async function startHarness(options: HarnessOptions = {}) {
   await store.migrate();
   const secrets = new EncryptedFileSecretStore({ file: dirs.secrets, keyFile: dirs.secretsKey });
   const projects = new ProjectService({ store, secrets });
+  const quota: QuotaBroker =
+    options.quota && 'acquire' in options.quota
+      ? options.quota
+      : createMemoryQuotaBroker(options.quota ?? { pools: [{ name: 'default', capacity: 16 }] });
+  const rateLimiter = createMemoryRateLimiter();
   await projects.importFrom(options.projects ?? []);
   const settings: BuildSettings = {
     runnerTaskQueue: taskQueues.runner,
@@ -91,7 +104,7 @@ export async function startHarness(options: HarnessOptions = {}) {
       orchestratorTaskQueue: taskQueues.orchestrator,
       runnerTaskQueue: taskQueues.runner,
       workflowBundle: { codePath: inject('workflowBundlePath') },
-      ports: { vcs, runner, store },
+      ports: { vcs, runner, store, secrets, quota, notifier: createTemporalNotifier(client) },
     });
     running = workers.map((w) => w.run());
   }
@@ -102,6 +115,10 @@ export async function startHarness(options: HarnessOptions = {}) {
     logs,
     projects,
     store,
+    secrets,
+    quota,
+    rateLimiter,
+    webhookRatePerMinute: options.webhookRatePerMinute ?? 600,
     apiToken: API_TOKEN,
     checkTemporal: async () => {
       await connection.workflowService.getSystemInfo({});
@@ -127,6 +144,9 @@ export async function startHarness(options: HarnessOptions = {}) {
     builds,
     store,
     projects,
+    secrets,
+    quota,
+    rateLimiter,
     runner: realRunner,
     logs,
     dirs,
@@ -177,6 +197,7 @@ export async function startHarness(options: HarnessOptions = {}) {
       await nativeConnection?.close();
       await connection.close();
       await store.close();
+      await quota.close();
       if (!stopOptions.keepData) rmSync(dataDir, { recursive: true, force: true });
     },
   };
