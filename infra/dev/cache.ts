@@ -41,7 +41,8 @@ export async function cachedEntry(options: CachedEntryOptions): Promise<{ dir: s
       throw new Error(`building ${options.name} ${options.version} did not produce ${options.marker}`);
     }
     // A stale, incomplete entry (no marker) is replaced; a complete one made meanwhile is kept.
-    if (existsSync(dir) && !existsSync(join(dir, options.marker))) await rm(dir, { recursive: true, force: true });
+    if (existsSync(dir) && !existsSync(join(dir, options.marker)))
+      await rm(dir, { recursive: true, force: true });
     try {
       await rename(work, dir);
     } catch (err) {

@@ -65,7 +65,11 @@ export interface ServerProcess {
 }
 
 /** Starts a long-running server process that is killed if this process exits first. */
-export function startServerProcess(command: string, args: string[], options: SpawnOptions = {}): ServerProcess {
+export function startServerProcess(
+  command: string,
+  args: string[],
+  options: SpawnOptions = {},
+): ServerProcess {
   const child = spawn(command, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const keep = (chunk: Buffer): void => {
@@ -77,6 +81,17 @@ export function startServerProcess(command: string, args: string[], options: Spa
   const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const onExit = (): void => void child.kill('SIGKILL');
   process.once('exit', onExit);
+  // 'exit' does not run when this process is killed by a signal (a test runner ending its
+  // workers): a watchdog shell kills the server when our end of its stdin closes, however we die.
+  const watchdog =
+    child.pid === undefined
+      ? undefined
+      : spawn('sh', ['-c', `while read -r _; do :; done; kill -KILL ${child.pid} 2>/dev/null`], {
+          stdio: ['pipe', 'ignore', 'ignore'],
+        });
+  watchdog?.unref();
+  (watchdog?.stdin as (NodeJS.WritableStream & { unref?: () => void }) | undefined)?.unref?.();
+  child.once('exit', () => watchdog?.kill('SIGKILL'));
   let stopping: Promise<void> | undefined;
   const exited = (): boolean => child.exitCode !== null || child.signalCode !== null;
   return {

@@ -10,6 +10,7 @@ import { createPgProjectionStore } from '../../adapters/projections/pg-store.ts'
 import { createPGliteProjectionStore } from '../../adapters/projections/pglite-store.ts';
 import type { Project } from '../../adapters/projects/port.ts';
 import { EncryptedFileSecretStore } from '../../adapters/secrets/encrypted-file-secrets.ts';
+import type { SecretStoreAdapter } from '../../adapters/secrets/port.ts';
 import type { RunnerBackend } from '../../adapters/runner/port.ts';
 import { createMemoryQuotaBroker } from '../../adapters/quota/memory-broker.ts';
 import type { QuotaBroker, QuotaConfig } from '../../adapters/quota/port.ts';
@@ -45,6 +46,8 @@ export interface HarnessOptions {
   quota?: QuotaConfig | QuotaBroker;
   /** Webhooks per organisation per minute. @default 600 */
   webhookRatePerMinute?: number;
+  /** A secret store of the test's own (e.g. Vault); an encrypted file under the data directory otherwise. */
+  secrets?: SecretStoreAdapter;
 }
 
 /**
@@ -66,7 +69,8 @@ export async function startHarness(options: HarnessOptions = {}) {
     ? createPgProjectionStore({ url: options.databaseUrl })
     : await createPGliteProjectionStore();
   await store.migrate();
-  const secrets = new EncryptedFileSecretStore({ file: dirs.secrets, keyFile: dirs.secretsKey });
+  const secrets: SecretStoreAdapter =
+    options.secrets ?? new EncryptedFileSecretStore({ file: dirs.secrets, keyFile: dirs.secretsKey });
   const projects = new ProjectService({ store, secrets });
   const quota: QuotaBroker =
     options.quota && 'acquire' in options.quota

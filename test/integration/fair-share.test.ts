@@ -13,12 +13,24 @@ beforeAll(async () => {
   redis = await startRedis();
   const quota = await createRedisQuotaBroker({
     url: redis.url,
-    config: { pools: [{ name: 'default', capacity: 1 }, { name: 'large', capacity: 4, labels: ['x86'] }] },
+    config: {
+      pools: [
+        { name: 'default', capacity: 1 },
+        { name: 'large', capacity: 4, labels: ['x86'] },
+      ],
+    },
   });
   kiln = await startHarness({
     quota,
     webhookRatePerMinute: 3,
-    projects: [{ repo: 'flood/app', cloneUrl: 'file:///nonexistent', webhookSecret: 'flood-secret-123', pipelinePath: '.ci.yaml' }],
+    projects: [
+      {
+        repo: 'flood/app',
+        cloneUrl: 'file:///nonexistent',
+        webhookSecret: 'flood-secret-123',
+        pipelinePath: '.ci.yaml',
+      },
+    ],
   });
 }, 60_000);
 afterAll(async () => {
@@ -32,21 +44,28 @@ describe('fair-share runner slots (Redis)', () => {
       '.ci.yaml': `jobs:\n  one: { steps: [{ run: 'sleep 1' }] }\n  two: { steps: [{ run: 'sleep 1' }] }\n  three: { steps: [{ run: 'sleep 1' }] }\n`,
     });
     const id = await kiln.startBuild({ cloneUrl: repo.url });
-    const seen = await kiln.waitFor(id, (b) => b.jobs.some((j) => j.status === 'queued' && j.queuePosition !== undefined));
+    const seen = await kiln.waitFor(id, (b) =>
+      b.jobs.some((j) => j.status === 'queued' && j.queuePosition !== undefined),
+    );
     // Positions are 1..n among the waiting jobs (a job just granted has none any more).
-    const positions = seen.jobs.flatMap((j) => (j.queuePosition === undefined ? [] : [j.queuePosition])).sort();
+    const positions = seen.jobs
+      .flatMap((j) => (j.queuePosition === undefined ? [] : [j.queuePosition]))
+      .sort();
     expect(positions).toEqual(positions.map((_, i) => i + 1));
     expect(seen.jobs.filter((j) => j.status === 'running').length).toBeLessThanOrEqual(1);
 
     const queue = await (await kiln.api('/queue')).json();
-    expect(queue).toMatchObject({ pools: expect.arrayContaining([expect.objectContaining({ pool: 'default', capacity: 1 })]) });
+    expect(queue).toMatchObject({
+      pools: expect.arrayContaining([expect.objectContaining({ pool: 'default', capacity: 1 })]),
+    });
 
     const build = await kiln.waitFor(id);
     expect(build.status).toBe('succeeded');
     // Capacity 1: the three jobs ran one after another, never two at once.
     const spans = build.jobs.map((j) => [Date.parse(j.startedAt!), Date.parse(j.finishedAt!)] as const);
     spans.sort((a, b) => a[0] - b[0]);
-    for (let i = 1; i < spans.length; i++) expect(spans[i]![0]).toBeGreaterThanOrEqual(spans[i - 1]![1] - 1500);
+    for (let i = 1; i < spans.length; i++)
+      expect(spans[i]![0]).toBeGreaterThanOrEqual(spans[i - 1]![1] - 1500);
 
     const metrics = await (await kiln.app.request('/metrics')).text();
     expect(metrics).toMatch(/kiln_queue_grants_total\{pool="default",tenant="default"\} [1-9]/);
