@@ -167,6 +167,19 @@ export const openApiDocument = {
         responses: { '200': { description: 'Project' }, '401': error, '404': error, '503': error },
       },
     },
+    '/queue': {
+      get: {
+        summary: 'Runner queue: per pool and tenant, jobs waiting and running, tokens in use, oldest wait',
+        responses: { '200': { description: 'Snapshot' }, '401': error },
+      },
+    },
+    '/metrics': {
+      get: {
+        summary: 'Prometheus metrics of the runner queue',
+        security: [],
+        responses: { '200': { description: 'Prometheus text format', content: { 'text/plain': {} } } },
+      },
+    },
     '/openapi.json': {
       get: { summary: 'This document', security: [], responses: { '200': { description: 'OpenAPI 3.1' } } },
     },
