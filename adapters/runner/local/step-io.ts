@@ -27,6 +27,8 @@ export function stepEnv(
     TMPDIR: dirs.tmp,
     ...spec.env,
     ...step.env,
+    // Declared secrets win over env entries of the same name: the job asked for them by name.
+    ...spec.secretEnv,
     CI: 'true',
     KILN_BUILD_ID: spec.buildId,
     KILN_JOB: spec.jobKey,
