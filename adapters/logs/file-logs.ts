@@ -3,14 +3,9 @@ import { mkdir, open, readdir, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { InvalidInputError } from '../../shared/errors.ts';
-import type { LogLine, LogSink, LogSinkFactory, LogStore } from './port.ts';
+import type { LogLine, LogSink, LogSinkFactory, LogStore, LogTarget } from './port.ts';
 
-/** Which attempt of which job a log belongs to. */
-export interface LogTarget {
-  buildId: string;
-  jobKey: string;
-  attempt: number;
-}
+export type { LogTarget } from './port.ts';
 
 /** What one NDJSON record holds; build, job and attempt are given by the file's path. */
 interface StoredLine {

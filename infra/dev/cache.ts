@@ -5,7 +5,7 @@
  * other copy is thrown away).
  */
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 
@@ -34,6 +34,44 @@ export async function cachedEntry(options: CachedEntryOptions): Promise<{ dir: s
   const dir = join(root, `${options.name}-${options.version}`);
   if (existsSync(join(dir, options.marker))) return { dir, built: false };
   await mkdir(root, { recursive: true });
+  // One builder at a time (parallel test files would each start the same long build).
+  const lock = join(root, `.${options.name}-${options.version}.lock`);
+  const held = await acquire(lock, () => existsSync(join(dir, options.marker)));
+  try {
+    if (existsSync(join(dir, options.marker))) return { dir, built: false };
+    return await build(root, dir, options);
+  } finally {
+    if (held) await rm(lock, { recursive: true, force: true });
+  }
+}
+
+/** A lock older than this is taken to be left by a builder that died. */
+const STALE_LOCK_MS = 30 * 60_000;
+
+/**
+ * Takes the lock directory, waiting while another process holds it; gives up waiting (returning
+ * false) once `done()` says the other process built the entry.
+ */
+async function acquire(lock: string, done: () => boolean): Promise<boolean> {
+  for (;;) {
+    try {
+      await mkdir(lock);
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const age = Date.now() - ((await stat(lock).catch(() => undefined))?.mtimeMs ?? Date.now());
+    if (age > STALE_LOCK_MS) await rm(lock, { recursive: true, force: true });
+    else if (done()) return false;
+    else await new Promise((r) => setTimeout(r, 1_000));
+  }
+}
+
+async function build(
+  root: string,
+  dir: string,
+  options: CachedEntryOptions,
+): Promise<{ dir: string; built: boolean }> {
   const work = await mkdtemp(join(root, `.${options.name}-${options.version}-`));
   try {
     await options.build(work);
