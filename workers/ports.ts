@@ -37,6 +37,11 @@ export async function createPorts(config: KilnConfig): Promise<KilnPorts> {
   const store = await createProjectionStore(config);
   await store.migrate();
   const quota = await createQuotaBroker(config);
+  const runner = new LocalRunnerBackend({
+    runnersDir: dirs.runners,
+    mirrorsDir: dirs.mirrors,
+    logsDir: dirs.logs,
+  });
   const rateLimiter =
     config.KILN_REDIS_URL === 'embedded'
       ? createMemoryRateLimiter()
@@ -54,7 +59,7 @@ export async function createPorts(config: KilnConfig): Promise<KilnPorts> {
     quota,
     rateLimiter,
     async close() {
-      await Promise.allSettled([store.close(), quota.close(), rateLimiter.close()]);
+      await Promise.allSettled([store.close(), quota.close(), rateLimiter.close(), runner.close()]);
     },
   };
 }

@@ -202,6 +202,7 @@ export async function startHarness(options: HarnessOptions = {}) {
       await connection.close();
       await store.close();
       await quota.close();
+      await realRunner.close();
       if (!stopOptions.keepData) rmSync(dataDir, { recursive: true, force: true });
     },
   };

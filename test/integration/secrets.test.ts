@@ -88,6 +88,11 @@ describe('job secrets from Vault (OpenBao)', () => {
     ]);
     const lintLog = await (await kiln.api(`/builds/${id}/jobs/lint/logs`)).text();
     expect(lintLog).toContain('no secret: []');
+    // Printed plainly or base64-encoded, the value is masked before it is written anywhere.
+    const deployLog = await (await kiln.api(`/builds/${id}/jobs/deploy/logs`)).text();
+    expect(deployLog).toContain('token=***');
+    expect(deployLog).not.toContain(SECRET_VALUE);
+    expect(deployLog).not.toContain(Buffer.from(SECRET_VALUE).toString('base64'));
 
     // Neither the build's nor the jobs' Temporal histories carry the value.
     for (const workflowId of [id, `${id}/deploy`, `${id}/lint`]) {

@@ -1,8 +1,6 @@
-import { spawn } from 'node:child_process';
 import { watch, type FSWatcher } from 'node:fs';
-import { mkdir, open, rm, stat } from 'node:fs/promises';
+import { mkdir, rm, stat } from 'node:fs/promises';
 import { join, resolve as resolvePath } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import {
   FailureCodes,
   InfrastructureError,
@@ -15,8 +13,9 @@ import {
 import type { RunnerBackend, RunnerOutcome, RunnerProgress, RunnerSpec } from '../port.ts';
 import { isProcessAlive, signalProcess, terminateGroups, waitUntil } from './processes.ts';
 import { readPid, readState, runnerFiles, writeFileAtomic, writeState, type RunnerState } from './state.ts';
+import { spawnSupervisor } from './supervisor-process.ts';
+import { WarmPool } from './warm-pool.ts';
 
-const SUPERVISOR = fileURLToPath(new URL('./supervisor.ts', import.meta.url));
 /** Safety net next to `fs.watch`, which may miss events on some file systems. */
 const FALLBACK_CHECK_MS = 1_000;
 /** How long `cancel` lets the supervisor stop its step (it waits 5 s before SIGKILL) and report. */
@@ -39,6 +38,18 @@ export interface LocalRunnerBackendOptions {
    * @default 15_000
    */
   heartbeatStaleMs?: number;
+  /**
+   * Idle supervisors kept started in `<runnersDir>/.pool`, so that `start` hands the runner to one
+   * of them instead of paying for a new Node process; 0 disables the pool. The pool is shared by
+   * every backend on the same `runnersDir`.
+   * @default 1
+   */
+  warmSupervisors?: number;
+  /**
+   * How long an idle supervisor of the pool waits for a runner before it exits.
+   * @default 600_000
+   */
+  warmIdleMs?: number;
 }
 
 /**
@@ -52,17 +63,24 @@ export class LocalRunnerBackend implements RunnerBackend {
   readonly #mirrorsDir: string;
   readonly #logsDir: string;
   readonly #staleMs: number;
+  readonly #pool: WarmPool;
 
   constructor(options: LocalRunnerBackendOptions) {
     this.#runnersDir = resolvePath(options.runnersDir);
     this.#mirrorsDir = resolvePath(options.mirrorsDir);
     this.#logsDir = resolvePath(options.logsDir);
     this.#staleMs = options.heartbeatStaleMs ?? 15_000;
+    this.#pool = new WarmPool({
+      runnersDir: this.#runnersDir,
+      size: options.warmSupervisors ?? 1,
+      idleMs: options.warmIdleMs ?? 600_000,
+    });
+    this.#pool.refill();
   }
 
-  /** Directory of one runner. */
+  /** Directory of one runner. Names starting with a dot are the backend's own (the pool). */
   runnerDir(runnerId: string): string {
-    if (runnerId === '' || runnerId === '.' || runnerId === '..' || /[/\\\0]/.test(runnerId)) {
+    if (runnerId === '' || runnerId.startsWith('.') || /[/\\\0]/.test(runnerId)) {
       throw new InvalidInputError('runnerId', `not a file-safe runner id: ${JSON.stringify(runnerId)}`);
     }
     return join(this.#runnersDir, runnerId);
@@ -80,7 +98,14 @@ export class LocalRunnerBackend implements RunnerBackend {
     const files = runnerFiles(dir);
     try {
       await writeFileAtomic(files.spec, JSON.stringify(spec, null, 2));
-      const pid = await spawnSupervisor(dir, [this.#mirrorsDir, this.#logsDir], files.log);
+      const assignment = { runnerDir: dir, mirrorsDir: this.#mirrorsDir, logsDir: this.#logsDir };
+      const pid =
+        (await this.#pool.claim(assignment).catch(() => undefined)) ??
+        (await spawnSupervisor([dir, this.#mirrorsDir, this.#logsDir], {
+          runnersDir: this.#runnersDir,
+          cwd: dir,
+          logPath: files.log,
+        }));
       await writeFileAtomic(files.pid, String(pid));
     } catch (err) {
       const error = startFailed(spec.runnerId, err);
@@ -92,6 +117,8 @@ export class LocalRunnerBackend implements RunnerBackend {
       };
       await writeState(dir, state).catch(() => undefined);
       throw error;
+    } finally {
+      this.#pool.refill();
     }
   }
 
@@ -183,6 +210,14 @@ export class LocalRunnerBackend implements RunnerBackend {
     }
   }
 
+  /**
+   * Stops keeping the pool full and retires the idle supervisors this backend started. Runners
+   * keep running; the backend still works, without the pool. Safe to call more than once.
+   */
+  async close(): Promise<void> {
+    await this.#pool.close();
+  }
+
   async destroy(runnerId: string): Promise<void> {
     const dir = this.runnerDir(runnerId);
     if (!(await exists(dir))) return;
@@ -230,6 +265,8 @@ export class LocalRunnerBackend implements RunnerBackend {
     report: (progress: RunnerProgress) => void,
   ): Promise<RunnerOutcome | undefined> {
     if (state.phase === 'finished') {
+      // A short last step may have come and gone between two looks: report it before the end.
+      if (state.step !== undefined) report({ phase: 'running', step: state.step });
       if (state.infraError) {
         const { code, message } = state.infraError;
         if (isInfrastructureCode(code)) throw new InfrastructureError(code as FailureCode, message);
@@ -248,29 +285,6 @@ export class LocalRunnerBackend implements RunnerBackend {
     const silentMs = Date.now() - state.heartbeatAt;
     if (silentMs > this.#staleMs) throw lost(runnerId, `no heartbeat for ${Math.round(silentMs / 1000)} s`);
     return undefined;
-  }
-}
-
-/** Starts the supervisor detached (own session and process group), output to its log file. */
-async function spawnSupervisor(dir: string, args: string[], logPath: string): Promise<number> {
-  const log = await open(logPath, 'a');
-  try {
-    const child = spawn(process.execPath, [SUPERVISOR, dir, ...args], {
-      cwd: dir,
-      detached: true,
-      // Node's compile cache (shared by every supervisor on this machine) roughly halves the
-      // supervisor's start-up, which is on the critical path of every job.
-      env: { ...process.env, NODE_COMPILE_CACHE: join(dir, '..', '.node-compile-cache') },
-      stdio: ['ignore', log.fd, log.fd],
-    });
-    const pid = await new Promise<number>((resolve, reject) => {
-      child.once('error', reject);
-      child.once('spawn', () => (child.pid === undefined ? reject(new Error('no pid')) : resolve(child.pid)));
-    });
-    child.unref();
-    return pid;
-  } finally {
-    await log.close();
   }
 }
 

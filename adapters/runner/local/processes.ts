@@ -30,6 +30,16 @@ export function isProcessAlive(pid: number): boolean {
   return stat === undefined ? !hasProc() : stat.state !== 'Z';
 }
 
+/** The command line of `pid`, arguments separated by NUL: '' when it is gone, undefined without `/proc`. */
+export function processCommandLine(pid: number): string | undefined {
+  if (!hasProc()) return undefined;
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
 /** True when a process other than a zombie is left in group `pgid`. */
 export function isGroupAlive(pgid: number): boolean {
   if (!signalGroup(pgid, 0)) return false;

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RunnerOutcome } from '../port.ts';
@@ -53,10 +54,24 @@ export async function writeState(runnerDir: string, state: RunnerState): Promise
   await writeFileAtomic(runnerFiles(runnerDir).state, JSON.stringify(state));
 }
 
+/** {@link writeState}, synchronously: for the supervisor, which records its state before going on. */
+export function writeStateSync(runnerDir: string, state: RunnerState): void {
+  const path = runnerFiles(runnerDir).state;
+  const temp = `${path}.${randomUUID()}.tmp`;
+  try {
+    writeFileSync(temp, JSON.stringify(state));
+    renameSync(temp, path);
+  } catch (err) {
+    rmSync(temp, { force: true });
+    throw err;
+  }
+}
+
 export async function writeFileAtomic(path: string, contents: string): Promise<void> {
   const temp = `${path}.${randomUUID()}.tmp`;
   try {
-    await writeFile(temp, contents);
+    // Owner-only: the spec of a job that declares secrets holds their values until destroy.
+    await writeFile(temp, contents, { mode: 0o600 });
     await rename(temp, path);
   } catch (err) {
     await rm(temp, { force: true });

@@ -1,20 +1,27 @@
 /**
- * The supervisor of one local runner: a detached process started by `LocalRunnerBackend.start`
- * (`node supervisor.ts <runnerDir> <mirrorsDir> <logsDir>`), so the job outlives the worker that
+ * The supervisor of one local runner: a detached process, so the job outlives the worker that
  * launched it. It checks out the commit, runs the steps, publishes their output to the log sink and
  * reports everything through `state.json`, heartbeating every 2 s. SIGTERM / SIGINT cancel the job.
+ *
+ * Started either cold by `LocalRunnerBackend.start` (`node supervisor.ts <runnerDir> <mirrorsDir>
+ * <logsDir>`), or ahead of any job into the warm pool (`node supervisor.ts --warm <entryDir>
+ * <idleMs>`, see `pool-entry.ts`): then it waits, every module loaded, until a backend claims it for
+ * a runner, and from there on behaves exactly as a cold one.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, readFile } from 'node:fs/promises';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { FailureCodes, KilnError } from '../../../shared/errors.ts';
 import type { CompiledStep } from '../../../shared/pipeline/types.ts';
 import { createFileLogSinkFactory } from '../../logs/file-logs.ts';
+import { createMasker, withMasking } from '../../logs/masker.ts';
 import type { LogLine, LogSink } from '../../logs/port.ts';
 import { GitVcs } from '../../vcs/git-vcs.ts';
 import type { RunnerOutcome, RunnerSpec } from '../port.ts';
+import { awaitClaim, leaveEntry, removeEntry, type Assignment } from './pool-entry.ts';
 import { terminateGroups } from './processes.ts';
-import { readState, runnerFiles, writeState, type RunnerState } from './state.ts';
+import { readState, runnerFiles, writeStateSync, type RunnerState } from './state.ts';
 import { createLineSplitter, formatDuration, stepEnv } from './step-io.ts';
 
 const HEARTBEAT_MS = 2_000;
@@ -62,7 +69,6 @@ class Supervisor {
   readonly #log: LineLogger;
   readonly #files: ReturnType<typeof runnerFiles>;
   #state: RunnerState;
-  #stateWrites: Promise<void> = Promise.resolve();
   #heartbeat: NodeJS.Timeout | undefined;
   #child: ChildProcess | undefined;
   #stopReason: 'timeout' | 'cancel' | undefined;
@@ -72,7 +78,9 @@ class Supervisor {
     this.#spec = spec;
     this.#files = runnerFiles(dir);
     this.#vcs = new GitVcs({ mirrorsDir });
-    this.#log = new LineLogger(createFileLogSinkFactory(logsDir)(spec), spec);
+    // Secret values are masked before a line is written anywhere: nothing unmasked leaves the runner.
+    const mask = createMasker(Object.values(spec.secretEnv ?? {}));
+    this.#log = new LineLogger(withMasking(createFileLogSinkFactory(logsDir)(spec), mask), spec);
     this.#state = { phase: 'checkout', pid: process.pid, pgids: [], heartbeatAt: Date.now() };
   }
 
@@ -97,8 +105,10 @@ class Supervisor {
     const started = Date.now();
     this.#log.emit('system', `▶ checkout: ${ref} @ ${sha}`);
     try {
-      await mkdir(this.#files.tmp, { recursive: true });
-      await this.#vcs.checkout(cloneUrl, sha, this.#files.workspace);
+      await Promise.all([
+        mkdir(this.#files.tmp, { recursive: true }),
+        this.#vcs.checkout(cloneUrl, sha, this.#files.workspace),
+      ]);
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       const code = err instanceof KilnError ? err.code : FailureCodes.CHECKOUT_FAILED;
@@ -206,30 +216,52 @@ class Supervisor {
     await terminateGroups(this.#state.pgids ?? [], KILL_GRACE_MS);
     await this.#log.close();
     this.#update({ ...end, phase: 'finished', pgid: undefined });
-    await this.#stateWrites;
     process.exit(0);
   }
 
-  /** Merges `change` into the state and queues an atomic rewrite of `state.json`. */
+  /**
+   * Merges `change` into the state and rewrites `state.json` atomically. Synchronously: the state is
+   * on disk before anything else happens (a step's process group is recorded before the step can
+   * do much, should this process die right after), and no thread-pool round trip delays a reader.
+   */
   #update(change: Partial<RunnerState>): void {
     this.#state = { ...this.#state, ...change, heartbeatAt: Date.now() };
-    const snapshot = this.#state;
-    this.#stateWrites = this.#stateWrites
-      .then(() => writeState(this.#dir, snapshot))
-      .catch((err: unknown) => console.error('cannot write the runner state:', err));
+    try {
+      writeStateSync(this.#dir, this.#state);
+    } catch (err) {
+      console.error('cannot write the runner state:', err);
+    }
   }
 }
 
 async function main(): Promise<void> {
-  const [dir, mirrorsDir, logsDir] = process.argv.slice(2);
-  if (dir === undefined || mirrorsDir === undefined || logsDir === undefined) {
-    console.error('usage: supervisor.ts <runnerDir> <mirrorsDir> <logsDir>');
-    process.exit(2);
+  const args = process.argv.slice(2);
+  if (args[0] === '--warm') {
+    const [, entryDir, idleMs] = args;
+    if (entryDir === undefined || !(Number(idleMs) > 0)) usage();
+    // A Node process pays a few ms more for its first child process than for the next ones: pay
+    // them now, not in the job's checkout.
+    execFile('git', ['--version'], () => undefined);
+    const assignment = await awaitClaim(entryDir, Number(idleMs));
+    if (assignment === undefined) return removeEntry(entryDir);
+    leaveEntry(entryDir, assignment.runnerDir);
+    return supervise(assignment);
   }
+  const [runnerDir, mirrorsDir, logsDir] = args;
+  if (runnerDir === undefined || mirrorsDir === undefined || logsDir === undefined) usage();
+  await supervise({ runnerDir, mirrorsDir, logsDir });
+}
+
+async function supervise({ runnerDir, mirrorsDir, logsDir }: Assignment): Promise<void> {
   // Cancelled (or failed) before we got here: nothing to run.
-  if ((await readState(dir))?.phase === 'finished') return;
-  const spec = JSON.parse(await readFile(runnerFiles(dir).spec, 'utf8')) as RunnerSpec;
-  await new Supervisor(dir, spec, mirrorsDir, logsDir).run();
+  if ((await readState(runnerDir))?.phase === 'finished') return;
+  const spec = JSON.parse(readFileSync(runnerFiles(runnerDir).spec, 'utf8')) as RunnerSpec;
+  await new Supervisor(runnerDir, spec, mirrorsDir, logsDir).run();
+}
+
+function usage(): never {
+  console.error('usage: supervisor.ts <runnerDir> <mirrorsDir> <logsDir> | --warm <entryDir> <idleMs>');
+  process.exit(2);
 }
 
 await main();
