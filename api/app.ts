@@ -1,4 +1,7 @@
 import { Hono } from 'hono';
+import { createFileFollower } from '../adapters/logs/file-follow.ts';
+import { FileLogStore } from '../adapters/logs/file-logs.ts';
+import type { LogFollower } from '../adapters/logs/follow.ts';
 import type { LogStore } from '../adapters/logs/port.ts';
 import type { ProjectionStore } from '../adapters/projections/port.ts';
 import type { ProjectSecrets } from '../adapters/secrets/port.ts';
@@ -25,10 +28,20 @@ export interface ApiDeps {
   /** Webhooks accepted per organisation per minute before 429. */
   webhookRatePerMinute: number;
   logs: LogStore;
+  /**
+   * Follows a job attempt's log as it is written (`?follow=1`).
+   * @default over the NDJSON files of `logs` when it is a `FileLogStore`
+   */
+  follow?: LogFollower;
   /** Bearer token for everything but the webhook and health. */
   apiToken: string;
   /** Resolves when the workflow engine answers; rejects otherwise. */
   checkTemporal: () => Promise<void>;
+}
+
+/** The embedded follower over the files of a `FileLogStore`; any other store needs its own. */
+function defaultFollower(logs: LogStore): LogFollower | undefined {
+  return logs instanceof FileLogStore ? createFileFollower(logs.logsDir) : undefined;
 }
 
 /** The Kiln HTTP API. One sub-app per resource; errors mapped in one place. */
@@ -53,7 +66,7 @@ export function createApp(deps: ApiDeps): Hono {
 
   const auth = bearerAuth({ token: deps.apiToken });
   for (const path of ['/builds', '/builds/*', '/projects', '/projects/*', '/queue']) app.use(path, auth);
-  app.route('/builds', buildRoutes(deps));
+  app.route('/builds', buildRoutes({ ...deps, follow: deps.follow ?? defaultFollower(deps.logs) }));
   app.route('/projects', projectRoutes(deps));
   app.route('/projects', secretRoutes(deps));
   app.route('/queue', queueRoutes(deps));

@@ -296,18 +296,32 @@ export const openApiDocument = {
     },
     '/builds/{id}/jobs/{job}/logs': {
       get: {
-        summary: "A job attempt's log as plain text, streamed",
+        summary: "A job attempt's log as plain text, streamed; or followed live as Server-Sent Events",
+        description:
+          'With `follow=1` the answer is an event stream: every line is an event whose `id` is its seq and ' +
+          'whose data is JSON `{seq, ts, stream, text}`, and an `end` event (data `{lastSeq}`) closes the ' +
+          'stream once the attempt is over. A client that reconnects with `Last-Event-ID` gets the lines ' +
+          "after that seq, none twice. Without `attempt`, the job's current attempt is followed.",
         parameters: [
           buildId,
           { name: 'job', in: 'path', required: true, schema: { type: 'string' } },
           { name: 'attempt', in: 'query', schema: { type: 'integer', minimum: 1 } },
           { name: 'timestamps', in: 'query', schema: { type: 'string', enum: ['0', '1'] } },
+          { name: 'follow', in: 'query', schema: { type: 'string', enum: ['0', '1'] } },
+          { name: 'Last-Event-ID', in: 'header', schema: { type: 'string', pattern: '^[0-9]+$' } },
         ],
         responses: {
-          '200': { description: 'Log text', content: { 'text/plain': { schema: { type: 'string' } } } },
+          '200': {
+            description: 'Log text, or with `follow=1` an event stream of lines then `end`',
+            content: {
+              'text/plain': { schema: { type: 'string' } },
+              'text/event-stream': { schema: { type: 'string' } },
+            },
+          },
           '400': error,
           '401': error,
           '404': error,
+          '501': error,
         },
       },
     },

@@ -97,6 +97,32 @@ export const configSchema = z.object({
   KILN_RUNNER_HEARTBEAT_TIMEOUT: durationMs.prefault('20s'),
   /** First backoff before relaunching after an infrastructure failure (doubles each attempt). @default 2s */
   KILN_INFRA_RETRY_BACKOFF: durationMs.prefault('2s'),
+  /**
+   * Log bus: `embedded` (the runners write NDJSON files under the data directory) or Kafka brokers
+   * `host:port,host:port` (the runners publish to Kafka; the log archiver stores them). @default embedded
+   */
+  KILN_KAFKA_BROKERS: z
+    .string()
+    .min(1)
+    .refine(
+      (v) => v === 'embedded' || v.split(',').every((b) => /^[^\s,:]+:\d+$/.test(b.trim())),
+      'expected "embedded" or host:port,host:port',
+    )
+    .default('embedded'),
+  /** Kafka topic of log records. @default kiln.logs */
+  KILN_LOGS_TOPIC: z.string().min(1).default('kiln.logs'),
+  /** Object store of archived logs: `embedded` (a directory under the data directory) or `s3`. @default embedded */
+  KILN_OBJECT_STORE: z.enum(['embedded', 's3']).default('embedded'),
+  /** S3 endpoint URL (MinIO, another S3 server); the AWS default when unset. */
+  KILN_S3_ENDPOINT: z.url().optional(),
+  /** Bucket of the `s3` object store. @default kiln */
+  KILN_S3_BUCKET: z.string().min(1).default('kiln'),
+  /** Access key of the `s3` object store; the AWS default credential chain when unset. */
+  KILN_S3_ACCESS_KEY: z.string().min(1).optional(),
+  /** Secret key going with `KILN_S3_ACCESS_KEY`. */
+  KILN_S3_SECRET_KEY: z.string().min(1).optional(),
+  /** Region of the `s3` object store. @default us-east-1 */
+  KILN_S3_REGION: z.string().min(1).optional(),
   /** Runner backend. @default local */
   KILN_RUNNER_BACKEND: z.enum(['local']).default('local'),
   /** @default info */

@@ -21,7 +21,7 @@ export interface RunningApi {
  */
 export async function startApiServer(
   config: KilnConfig,
-  ports: Pick<KilnPorts, 'logs' | 'store' | 'secrets' | 'quota' | 'rateLimiter'>,
+  ports: Pick<KilnPorts, 'logs' | 'follow' | 'store' | 'secrets' | 'quota' | 'rateLimiter'>,
 ): Promise<RunningApi> {
   const projects = new ProjectService({ store: ports.store, secrets: ports.secrets });
   const imported = await projects.importFrom(
@@ -53,6 +53,7 @@ export async function startApiServer(
     rateLimiter: ports.rateLimiter,
     webhookRatePerMinute: config.KILN_WEBHOOK_RATE_PER_MINUTE,
     logs: ports.logs,
+    follow: ports.follow,
     apiToken: config.KILN_API_TOKEN,
     checkTemporal: async () => {
       await connection.workflowService.getSystemInfo({});

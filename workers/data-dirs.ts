@@ -8,6 +8,8 @@ export function dataDirs(dataDir: string) {
     mirrors: join(root, 'git'),
     runners: join(root, 'runners'),
     logs: join(root, 'logs'),
+    /** The embedded object store (archived logs when the log bus is Kafka). */
+    objects: join(root, 'objects'),
     temporalDb: join(root, 'temporal.sqlite'),
     temporalLog: join(root, 'temporal.log'),
     examples: join(root, 'examples'),

@@ -1,5 +1,12 @@
+import { ArchivedLogStore } from '../adapters/logs/archived-log-store.ts';
+import { createFileFollower } from '../adapters/logs/file-follow.ts';
 import { FileLogStore } from '../adapters/logs/file-logs.ts';
+import { createBusFollower, type LogFollower } from '../adapters/logs/follow.ts';
+import { KafkaLogTail } from '../adapters/logs/live-tail.ts';
 import type { LogStore } from '../adapters/logs/port.ts';
+import { DirObjectStore } from '../adapters/objects/dir-object-store.ts';
+import type { ObjectStore } from '../adapters/objects/port.ts';
+import { S3ObjectStore } from '../adapters/objects/s3-object-store.ts';
 import { createPgProjectionStore } from '../adapters/projections/pg-store.ts';
 import { createPGliteProjectionStore } from '../adapters/projections/pglite-store.ts';
 import type { ProjectionStore } from '../adapters/projections/port.ts';
@@ -23,6 +30,8 @@ export interface KilnPorts {
   vcs: Vcs;
   runner: RunnerBackend;
   logs: LogStore;
+  /** Follows a job attempt's log as it is written (the API's `?follow=1`). */
+  follow: LogFollower;
   store: ProjectionStore;
   secrets: SecretStoreAdapter;
   quota: QuotaBroker;
@@ -37,31 +46,85 @@ export async function createPorts(config: KilnConfig): Promise<KilnPorts> {
   const store = await createProjectionStore(config);
   await store.migrate();
   const quota = await createQuotaBroker(config);
+  const kafka = kafkaLogBus(config);
   const runner = new LocalRunnerBackend({
     runnersDir: dirs.runners,
     mirrorsDir: dirs.mirrors,
     logsDir: dirs.logs,
+    logDestination: kafka === undefined ? { kind: 'file' } : { kind: 'kafka', ...kafka },
   });
+  const logs = createLogReaders(config);
   const rateLimiter =
     config.KILN_REDIS_URL === 'embedded'
       ? createMemoryRateLimiter()
       : createRedisRateLimiter({ url: config.KILN_REDIS_URL });
   return {
     vcs: new GitVcs({ mirrorsDir: dirs.mirrors }),
-    runner: new LocalRunnerBackend({
-      runnersDir: dirs.runners,
-      mirrorsDir: dirs.mirrors,
-      logsDir: dirs.logs,
-    }),
-    logs: new FileLogStore({ logsDir: dirs.logs }),
+    runner,
+    logs: logs.store,
+    follow: logs.follow,
     store,
     secrets: createSecretStore(config),
     quota,
     rateLimiter,
     async close() {
-      await Promise.allSettled([store.close(), quota.close(), rateLimiter.close(), runner.close()]);
+      await Promise.allSettled([
+        store.close(),
+        quota.close(),
+        rateLimiter.close(),
+        runner.close(),
+        logs.close(),
+      ]);
     },
   };
+}
+
+/** The Kafka brokers and logs topic, or undefined when the log bus is embedded (NDJSON files). */
+export function kafkaLogBus(config: KilnConfig): { brokers: string[]; topic: string } | undefined {
+  if (config.KILN_KAFKA_BROKERS === 'embedded') return undefined;
+  const brokers = config.KILN_KAFKA_BROKERS.split(',').map((b) => b.trim());
+  return { brokers, topic: config.KILN_LOGS_TOPIC };
+}
+
+/** A directory under the data directory (`embedded`), or an S3 bucket. */
+export function createObjectStore(config: KilnConfig): ObjectStore {
+  if (config.KILN_OBJECT_STORE === 'embedded') {
+    return new DirObjectStore({ root: dataDirs(config.KILN_DATA_DIR).objects });
+  }
+  const { KILN_S3_ACCESS_KEY: accessKeyId, KILN_S3_SECRET_KEY: secretAccessKey } = config;
+  return new S3ObjectStore({
+    bucket: config.KILN_S3_BUCKET,
+    endpoint: config.KILN_S3_ENDPOINT,
+    region: config.KILN_S3_REGION,
+    credentials:
+      accessKeyId !== undefined && secretAccessKey !== undefined
+        ? { accessKeyId, secretAccessKey }
+        : undefined,
+  });
+}
+
+/**
+ * The read side of the logs: with Kafka, the archive in the object store plus the live tail of
+ * the topic; embedded, the NDJSON files the supervisors write.
+ */
+function createLogReaders(config: KilnConfig): {
+  store: LogStore;
+  follow: LogFollower;
+  close(): Promise<void>;
+} {
+  const kafka = kafkaLogBus(config);
+  if (kafka === undefined) {
+    const logsDir = dataDirs(config.KILN_DATA_DIR).logs;
+    return {
+      store: new FileLogStore({ logsDir }),
+      follow: createFileFollower(logsDir),
+      close: async () => {},
+    };
+  }
+  const archive = new ArchivedLogStore({ objects: createObjectStore(config) });
+  // Joins the topic on the first follow only, so workers that never serve logs never connect.
+  const tail = new KafkaLogTail({ ...kafka, clientId: 'kiln-api' });
+  return { store: archive, follow: createBusFollower({ archive, tail }), close: () => tail.stop() };
 }
 
 /** PGlite under the data directory (`embedded`), or PostgreSQL. */

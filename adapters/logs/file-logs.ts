@@ -175,7 +175,8 @@ function parse(text: string, path: string, lineNumber: number, target: LogTarget
   return line;
 }
 
-function tryParse(text: string, target: LogTarget): LogLine | undefined {
+/** One NDJSON record of an attempt's file as a line; undefined when it is not one (e.g. cut short). */
+export function tryParse(text: string, target: LogTarget): LogLine | undefined {
   let stored: Partial<StoredLine>;
   try {
     stored = JSON.parse(text) as Partial<StoredLine>;

@@ -3,6 +3,23 @@ import type { LogEnd, LogLine, LogTail, LogTarget } from './port.ts';
 
 export type FollowEvent = { type: 'line'; line: LogLine } | { type: 'end'; lastSeq: number };
 
+/**
+ * Follows one attempt's log from `fromSeq` (see {@link followLog}, and `followLogFile` for the
+ * embedded NDJSON files). `ended` tells whether the attempt is over (its job attempt is final),
+ * for followers that cannot learn it from the log itself.
+ */
+export type LogFollower = (request: {
+  target: LogTarget;
+  fromSeq: number;
+  signal: AbortSignal;
+  ended: () => Promise<boolean>;
+}) => AsyncIterable<FollowEvent>;
+
+/** A {@link LogFollower} over the archive and the live tail of the log bus. */
+export function createBusFollower(deps: Pick<FollowOptions, 'archive' | 'tail'>): LogFollower {
+  return ({ target, fromSeq, signal }) => followLog({ ...deps, target, fromSeq, signal });
+}
+
 export interface FollowOptions {
   archive: Pick<ArchivedLogStore, 'readFrom' | 'manifest'>;
   tail: LogTail;

@@ -2,7 +2,10 @@ import { Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { zValidator } from '@hono/zod-validator';
 import { z } from 'zod';
-import type { LogLine, LogStore } from '../../adapters/logs/port.ts';
+import { streamSSE } from 'hono/streaming';
+import type { LogFollower } from '../../adapters/logs/follow.ts';
+import type { LogLine, LogStore, LogTarget } from '../../adapters/logs/port.ts';
+import { isFinalBuildStatus, isFinalJobStatus } from '../../shared/build-state.ts';
 import { NotFoundError } from '../../shared/errors.ts';
 import { BuildService } from '../build-service.ts';
 import type { ProjectService } from '../project-service.ts';
@@ -30,10 +33,18 @@ const manualBuildSchema = z
 const logsQuerySchema = z.object({
   attempt: z.coerce.number().int().min(1).optional(),
   timestamps: z.enum(['0', '1', 'true', 'false']).optional(),
+  follow: z.enum(['0', '1', 'true', 'false']).optional(),
 });
 
+/** What the log routes read: the stored logs, and how to follow an attempt as it is written. */
+export interface LogDeps {
+  logs: LogStore;
+  /** Absent: `?follow=1` is answered 501. */
+  follow?: LogFollower | undefined;
+}
+
 /** `/builds`: start manual builds, read live state, cancel, read job logs. */
-export function buildRoutes(deps: { builds: BuildService; projects: ProjectService; logs: LogStore }) {
+export function buildRoutes(deps: { builds: BuildService; projects: ProjectService } & LogDeps) {
   const app = new Hono();
 
   app.post('/', zValidator('json', manualBuildSchema, validationHook), async (c) => {
@@ -77,6 +88,37 @@ export function buildRoutes(deps: { builds: BuildService; projects: ProjectServi
     const buildId = c.req.param('id');
     const jobKey = c.req.param('job');
     const query = c.req.valid('query');
+    if (query.follow === '1' || query.follow === 'true') {
+      const follow = deps.follow;
+      if (follow === undefined) {
+        throw new HTTPException(501, {
+          message: 'following logs is not configured on this server',
+          cause: { code: 'NOT_IMPLEMENTED' },
+        });
+      }
+      const target = await followTarget(deps, buildId, jobKey, query.attempt);
+      const lastEventId = c.req.header('last-event-id');
+      const resumeAfter = lastEventId !== undefined && /^\d+$/.test(lastEventId) ? Number(lastEventId) : 0;
+      c.header('x-kiln-attempt', String(target.attempt));
+      return streamSSE(c, async (stream) => {
+        const abort = new AbortController();
+        stream.onAbort(() => abort.abort());
+        const events = follow({
+          target,
+          fromSeq: resumeAfter + 1,
+          signal: abort.signal,
+          ended: () => attemptEnded(deps.builds, target),
+        });
+        for await (const event of events) {
+          if (event.type === 'end') {
+            await stream.writeSSE({ event: 'end', data: JSON.stringify({ lastSeq: event.lastSeq }) });
+            return;
+          }
+          const { seq, ts, stream: source, text } = event.line;
+          await stream.writeSSE({ id: String(seq), data: JSON.stringify({ seq, ts, stream: source, text }) });
+        }
+      });
+    }
     const attempts = await deps.logs.attempts(buildId, jobKey);
     if (attempts.length === 0) {
       // No logs yet: tell an unknown build or job apart from one that has not printed anything.
@@ -100,6 +142,32 @@ export function buildRoutes(deps: { builds: BuildService; projects: ProjectServi
   });
 
   return app;
+}
+
+/**
+ * The attempt a follow reads: the one asked for, else the job's current one (whose log may not
+ * exist yet). Unknown builds and jobs are 404.
+ */
+async function followTarget(
+  deps: { builds: BuildService; logs: LogStore },
+  buildId: string,
+  jobKey: string,
+  attempt: number | undefined,
+): Promise<LogTarget> {
+  const build = await deps.builds.get(buildId);
+  const job = build.jobs.find((j) => j.key === jobKey);
+  if (job === undefined) throw new NotFoundError('job', `build "${buildId}" has no job "${jobKey}"`);
+  if (attempt !== undefined) return { buildId, jobKey, attempt };
+  const logged = await deps.logs.attempts(buildId, jobKey);
+  return { buildId, jobKey, attempt: Math.max(job.attempt, logged[logged.length - 1] ?? 1, 1) };
+}
+
+/** True once no line of the attempt can follow: the build is over, or the job moved past the attempt. */
+async function attemptEnded(builds: BuildService, target: LogTarget): Promise<boolean> {
+  const build = await builds.get(target.buildId);
+  const job = build.jobs.find((j) => j.key === target.jobKey);
+  if (isFinalBuildStatus(build.status) || job === undefined) return true;
+  return job.attempt > target.attempt || (job.attempt === target.attempt && isFinalJobStatus(job.status));
 }
 
 /** `main` → refs/heads/main; `refs/tags/v1` → tag v1; a full ref is kept as it is. */

@@ -23,6 +23,23 @@ describe('loadConfig', () => {
     expect(config.KILN_MAX_JOBS_IN_FLIGHT).toBe(7);
   });
 
+  it('reads the log bus and object store settings', () => {
+    expect(loadConfig({})).toMatchObject({
+      KILN_KAFKA_BROKERS: 'embedded',
+      KILN_LOGS_TOPIC: 'kiln.logs',
+      KILN_OBJECT_STORE: 'embedded',
+    });
+    const config = loadConfig({
+      KILN_KAFKA_BROKERS: 'kafka-1:9092,kafka-2:9092',
+      KILN_OBJECT_STORE: 's3',
+      KILN_S3_ENDPOINT: 'http://127.0.0.1:9000',
+      KILN_S3_BUCKET: 'logs',
+    });
+    expect(config).toMatchObject({ KILN_OBJECT_STORE: 's3', KILN_S3_BUCKET: 'logs' });
+    expect(() => loadConfig({ KILN_KAFKA_BROKERS: 'kafka-1' })).toThrow(/^KILN_KAFKA_BROKERS: expected/);
+    expect(() => loadConfig({ KILN_OBJECT_STORE: 'ftp' })).toThrow(/^KILN_OBJECT_STORE: /);
+  });
+
   it('names the variable of a bad value', () => {
     expect(() => loadConfig({ KILN_API_PORT: 'eighty' })).toThrow(ConfigError);
     expect(() => loadConfig({ KILN_API_PORT: 'eighty' })).toThrow(/^KILN_API_PORT: .*"eighty"/);

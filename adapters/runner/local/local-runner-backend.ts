@@ -12,7 +12,15 @@ import {
 } from '../../../shared/errors.ts';
 import type { RunnerBackend, RunnerOutcome, RunnerProgress, RunnerSpec } from '../port.ts';
 import { isProcessAlive, signalProcess, terminateGroups, waitUntil } from './processes.ts';
-import { readPid, readState, runnerFiles, writeFileAtomic, writeState, type RunnerState } from './state.ts';
+import {
+  readPid,
+  readState,
+  runnerFiles,
+  writeFileAtomic,
+  writeState,
+  type LogDestination,
+  type RunnerState,
+} from './state.ts';
 import { spawnSupervisor } from './supervisor-process.ts';
 import { WarmPool } from './warm-pool.ts';
 
@@ -31,8 +39,13 @@ export interface LocalRunnerBackendOptions {
    * supervisor process checks out from them with its own `GitVcs`.
    */
   mirrorsDir: string;
-  /** Where the supervisors write the job logs (read them with `FileLogStore`). */
+  /** Where the supervisors write the job logs in `file` mode (read them with `FileLogStore`). */
   logsDir: string;
+  /**
+   * Where the supervisors send the job logs: NDJSON files under `logsDir`, or Kafka.
+   * @default { kind: 'file' }
+   */
+  logDestination?: LogDestination;
   /**
    * A runner whose supervisor has not written its state for this long is lost.
    * @default 15_000
@@ -62,6 +75,7 @@ export class LocalRunnerBackend implements RunnerBackend {
   readonly #runnersDir: string;
   readonly #mirrorsDir: string;
   readonly #logsDir: string;
+  readonly #logDestination: LogDestination;
   readonly #staleMs: number;
   readonly #pool: WarmPool;
 
@@ -69,6 +83,7 @@ export class LocalRunnerBackend implements RunnerBackend {
     this.#runnersDir = resolvePath(options.runnersDir);
     this.#mirrorsDir = resolvePath(options.mirrorsDir);
     this.#logsDir = resolvePath(options.logsDir);
+    this.#logDestination = options.logDestination ?? { kind: 'file' };
     this.#staleMs = options.heartbeatStaleMs ?? 15_000;
     this.#pool = new WarmPool({
       runnersDir: this.#runnersDir,
@@ -98,6 +113,9 @@ export class LocalRunnerBackend implements RunnerBackend {
     const files = runnerFiles(dir);
     try {
       await writeFileAtomic(files.spec, JSON.stringify(spec, null, 2));
+      if (this.#logDestination.kind !== 'file') {
+        await writeFileAtomic(files.logDestination, JSON.stringify(this.#logDestination));
+      }
       const assignment = { runnerDir: dir, mirrorsDir: this.#mirrorsDir, logsDir: this.#logsDir };
       const pid =
         (await this.#pool.claim(assignment).catch(() => undefined)) ??

@@ -30,6 +30,8 @@ export interface RunnerState {
 export function runnerFiles(runnerDir: string) {
   return {
     spec: join(runnerDir, 'spec.json'),
+    /** Where the supervisor sends the job's log ({@link LogDestination}); absent: the NDJSON files. */
+    logDestination: join(runnerDir, 'log-destination.json'),
     state: join(runnerDir, 'state.json'),
     /** Written by `start` right after the spawn, before the supervisor writes any state. */
     pid: join(runnerDir, 'supervisor.pid'),
@@ -38,6 +40,12 @@ export function runnerFiles(runnerDir: string) {
     tmp: join(runnerDir, 'tmp'),
   };
 }
+
+/**
+ * Where a supervisor sends the lines of its job: NDJSON files under the backend's `logsDir`
+ * (read with `FileLogStore`), or the Kafka logs topic (stored by the log archiver).
+ */
+export type LogDestination = { kind: 'file' } | { kind: 'kafka'; brokers: string[]; topic: string };
 
 /** Reads `state.json`; undefined when it was not written yet (or the runner is gone). */
 export async function readState(runnerDir: string): Promise<RunnerState | undefined> {

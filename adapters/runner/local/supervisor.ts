@@ -16,12 +16,12 @@ import { FailureCodes, KilnError } from '../../../shared/errors.ts';
 import type { CompiledStep } from '../../../shared/pipeline/types.ts';
 import { createFileLogSinkFactory } from '../../logs/file-logs.ts';
 import { createMasker, withMasking } from '../../logs/masker.ts';
-import type { LogLine, LogSink } from '../../logs/port.ts';
+import type { LogLine, LogSink, LogTarget } from '../../logs/port.ts';
 import { GitVcs } from '../../vcs/git-vcs.ts';
 import type { RunnerOutcome, RunnerSpec } from '../port.ts';
 import { awaitClaim, leaveEntry, removeEntry, type Assignment } from './pool-entry.ts';
 import { terminateGroups } from './processes.ts';
-import { readState, runnerFiles, writeStateSync, type RunnerState } from './state.ts';
+import { readState, runnerFiles, writeStateSync, type LogDestination, type RunnerState } from './state.ts';
 import { createLineSplitter, formatDuration, stepEnv } from './step-io.ts';
 
 const HEARTBEAT_MS = 2_000;
@@ -33,13 +33,15 @@ const DRAIN_MS = 200;
 /** Numbers the lines of the attempt from 1 and hands them to the sink in batches. */
 class LineLogger {
   readonly #sink: LogSink;
+  readonly #release: () => Promise<void>;
   readonly #target: Pick<LogLine, 'buildId' | 'jobKey' | 'attempt'>;
   #seq = 0;
   #batch: LogLine[] = [];
   #writing: Promise<void> = Promise.resolve();
 
-  constructor(sink: LogSink, spec: RunnerSpec) {
-    this.#sink = sink;
+  constructor(opened: OpenedSink, spec: RunnerSpec) {
+    this.#sink = opened.sink;
+    this.#release = opened.release;
     this.#target = { buildId: spec.buildId, jobKey: spec.jobKey, attempt: spec.attempt };
   }
 
@@ -59,6 +61,48 @@ class LineLogger {
     await new Promise<void>((resolve) => queueMicrotask(resolve));
     await this.#writing;
     await this.#sink.close().catch((err: unknown) => console.error('cannot close the log:', err));
+    await this.#release().catch((err: unknown) => console.error('cannot release the log bus:', err));
+  }
+}
+
+/** One attempt's sink, and what to release once it is closed (the Kafka producers). */
+interface OpenedSink {
+  sink: LogSink;
+  release(): Promise<void>;
+}
+
+/**
+ * Opens the attempt's sink where the backend said, masked: secret values are replaced before a
+ * line is written anywhere, so nothing unmasked leaves the runner. Kafka is loaded only when used.
+ */
+async function openLogSink(
+  target: LogTarget,
+  secrets: readonly string[],
+  logsDir: string,
+  destination: LogDestination,
+): Promise<OpenedSink> {
+  const mask = createMasker(secrets);
+  if (destination.kind === 'file') {
+    const sink = createFileLogSinkFactory(logsDir)(target);
+    return { sink: withMasking(sink, mask), release: () => Promise.resolve() };
+  }
+  const { KafkaLogSinks } = await import('../../logs/kafka-log-sink.ts');
+  const sinks = new KafkaLogSinks({
+    brokers: destination.brokers,
+    topic: destination.topic,
+    clientId: 'kiln-runner',
+  });
+  // Closing the sink sends the attempt's end record; closing the sinks disconnects.
+  return { sink: withMasking(sinks.factory(target), mask), release: () => sinks.close() };
+}
+
+/** The destination the backend wrote next to the spec; NDJSON files when there is none. */
+function readLogDestination(runnerDir: string): LogDestination {
+  try {
+    return JSON.parse(readFileSync(runnerFiles(runnerDir).logDestination, 'utf8')) as LogDestination;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'file' };
+    throw err;
   }
 }
 
@@ -73,14 +117,12 @@ class Supervisor {
   #child: ChildProcess | undefined;
   #stopReason: 'timeout' | 'cancel' | undefined;
 
-  constructor(dir: string, spec: RunnerSpec, mirrorsDir: string, logsDir: string) {
+  constructor(dir: string, spec: RunnerSpec, mirrorsDir: string, sink: OpenedSink) {
     this.#dir = dir;
     this.#spec = spec;
     this.#files = runnerFiles(dir);
     this.#vcs = new GitVcs({ mirrorsDir });
-    // Secret values are masked before a line is written anywhere: nothing unmasked leaves the runner.
-    const mask = createMasker(Object.values(spec.secretEnv ?? {}));
-    this.#log = new LineLogger(withMasking(createFileLogSinkFactory(logsDir)(spec), mask), spec);
+    this.#log = new LineLogger(sink, spec);
     this.#state = { phase: 'checkout', pid: process.pid, pgids: [], heartbeatAt: Date.now() };
   }
 
@@ -256,7 +298,10 @@ async function supervise({ runnerDir, mirrorsDir, logsDir }: Assignment): Promis
   // Cancelled (or failed) before we got here: nothing to run.
   if ((await readState(runnerDir))?.phase === 'finished') return;
   const spec = JSON.parse(readFileSync(runnerFiles(runnerDir).spec, 'utf8')) as RunnerSpec;
-  await new Supervisor(runnerDir, spec, mirrorsDir, logsDir).run();
+  const target = { buildId: spec.buildId, jobKey: spec.jobKey, attempt: spec.attempt };
+  const secrets = Object.values(spec.secretEnv ?? {});
+  const sink = await openLogSink(target, secrets, logsDir, readLogDestination(runnerDir));
+  await new Supervisor(runnerDir, spec, mirrorsDir, sink).run();
 }
 
 function usage(): never {
