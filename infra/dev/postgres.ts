@@ -3,10 +3,10 @@
  * one `postgres` process on 127.0.0.1 and a free port, tuned for speed over durability
  * (`fsync=off`). Uses the server binaries of the Debian `postgresql` package.
  */
+import { freePort } from './server-process.ts';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, existsSync, readdirSync } from 'node:fs';
 import { chown, mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import pg from 'pg';
@@ -88,19 +88,7 @@ function serverUser(): { uid: number; gid: number } | undefined {
   return { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) };
 }
 
-/** A port that was free a moment ago on 127.0.0.1. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
-      );
-    });
-  });
-}
+export { freePort } from './server-process.ts';
 
 /** Starts a private cluster and waits until it accepts connections. */
 export async function startPostgres(options: StartPostgresOptions = {}): Promise<RunningPostgres> {
