@@ -30,8 +30,13 @@ export function createActivities(ports: ActivityPorts) {
 }
 
 /** Orchestration activities only (the orchestrator worker's task queue). */
-export function createOrchestratorActivities(ports: Pick<ActivityPorts, 'vcs' | 'store'>) {
-  return { ...createPipelineActivities(ports), ...createProjectionActivities(ports) };
+export function createOrchestratorActivities(ports: Pick<ActivityPorts, 'vcs'>) {
+  return createPipelineActivities(ports);
+}
+
+/** Build history writes only (the orchestrator's `-history` task queue). */
+export function createHistoryActivities(ports: Pick<ActivityPorts, 'store'>) {
+  return createProjectionActivities(ports);
 }
 
 /** Runner activities only (the runner worker's task queue). */

@@ -26,6 +26,7 @@ const { values } = parseArgs({
     'chain-runs': { type: 'string', default: '3' },
     'sustain-seconds': { type: 'string', default: '60' },
     rate: { type: 'string', default: '12' },
+    'drain-seconds': { type: 'string', default: '120' },
   },
 });
 const log = (m: string) => console.log(`[bench] ${m}`);
@@ -130,12 +131,20 @@ try {
   }
   await Promise.all(sends);
   const sendSeconds = (Date.now() - windowStart) / 1000;
+  // Bounded: builds still running after the drain window count as not completed.
+  const drainDeadline = Date.now() + Number(values['drain-seconds']) * 1000;
   let completed = 0;
   let lastFinish = windowStart;
   for (const { buildId } of started) {
-    const final = await waitFinal(buildId, 200);
-    if (final.status === 'succeeded') completed++;
-    lastFinish = Math.max(lastFinish, Date.parse(final.finishedAt!));
+    let build = await client.getBuild(buildId);
+    while (!isFinalBuildStatus(build.status) && Date.now() < drainDeadline) {
+      await new Promise((r) => setTimeout(r, 200));
+      build = await client.getBuild(buildId);
+    }
+    if (build.status === 'succeeded') {
+      completed++;
+      lastFinish = Math.max(lastFinish, Date.parse(build.finishedAt!));
+    }
   }
   const sustained = {
     targetRate: rate,
@@ -143,6 +152,7 @@ try {
     acceptedPerSecond: Math.round((started.length / sendSeconds) * 10) / 10,
     completed,
     completedPerSecond: Math.round((completed / ((lastFinish - windowStart) / 1000)) * 10) / 10,
+    unfinishedAfterDrain: started.length - completed,
   };
   log(`sustained: ${JSON.stringify(sustained)}`);
 

@@ -1,10 +1,12 @@
 import { fileURLToPath } from 'node:url';
 import { bundleWorkflowCode, Worker, type NativeConnection, type WorkflowBundle } from '@temporalio/worker';
 import {
+  createHistoryActivities,
   createOrchestratorActivities,
   createRunnerWorkerActivities,
   type ActivityPorts,
 } from '../activities/index.ts';
+import { historyTaskQueue } from '../shared/task-queues.ts';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 
@@ -42,6 +44,14 @@ export async function createKilnWorkers(options: KilnWorkerOptions): Promise<Wor
         workflowBundle: options.workflowBundle,
         activities: createOrchestratorActivities(options.ports),
         maxConcurrentWorkflowTaskExecutions: 100,
+      }),
+      // History writes on their own queue: a slow database never holds up pipeline loading.
+      await Worker.create({
+        connection: options.connection,
+        namespace: options.namespace,
+        taskQueue: historyTaskQueue(options.orchestratorTaskQueue),
+        activities: createHistoryActivities(options.ports),
+        maxConcurrentActivityTaskExecutions: 20,
       }),
     );
   }

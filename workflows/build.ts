@@ -18,6 +18,7 @@ import { jobWorkflowId } from '../shared/ids.ts';
 import type { CompiledJob, PipelineDag } from '../shared/pipeline/types.ts';
 import { finalBuildStatus, planNext } from '../shared/schedule.ts';
 import { KilnCommit, KilnStatus } from '../shared/search-attributes.ts';
+import { historyTaskQueue } from '../shared/task-queues.ts';
 import {
   buildStateQuery,
   cancelBuildSignal,
@@ -31,7 +32,6 @@ import { jobWorkflow } from './job.ts';
 
 type Activities = ReturnType<typeof createActivities>;
 const { loadPipeline } = proxyActivities<Activities>(pipelineLoading);
-const { projectBuild } = proxyActivities<Activities>(projectionWriting);
 
 /**
  * One build: load and compile the pipeline at the exact commit, then run a child `jobWorkflow`
@@ -277,6 +277,11 @@ function stripUndefined<T extends object>(value: T): Partial<T> {
 function startProjector(projectId: string, state: BuildState): { drain(): Promise<void> } {
   let closed = false;
   let sequence = 0;
+  // Its own task queue, so a slow or unavailable database never delays builds' own activities.
+  const { projectBuild } = proxyActivities<Activities>({
+    ...projectionWriting,
+    taskQueue: historyTaskQueue(workflowInfo().taskQueue),
+  });
   const done = CancellationScope.nonCancellable(async () => {
     let last = '';
     for (;;) {
