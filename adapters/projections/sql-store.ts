@@ -266,18 +266,34 @@ export class SqlProjectionStore implements ProjectionStore {
     });
   }
 
-  /** Runs one operation, turning "cannot reach the database" into {@link StoreUnavailableError}. */
+  /**
+   * Runs one operation, turning "cannot reach the database" into {@link StoreUnavailableError}.
+   * A deadlock or serialization failure rolled the statement back whole, so it is simply run
+   * again (a few times, with jitter): concurrent upserts of rows in different orders can meet so.
+   */
   async #run<T>(operation: string, fn: () => Promise<T>): Promise<T> {
     if (this.#closed) throw new StoreUnavailableError(`${this.#name} is closed (${operation})`);
-    try {
-      return await fn();
-    } catch (err) {
-      if (err instanceof KilnError || !this.#isUnavailable(err)) throw err;
-      const reason = err instanceof Error ? err.message : String(err);
-      throw new StoreUnavailableError(`cannot reach ${this.#name} (${operation}): ${reason}`, { cause: err });
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await fn();
+      } catch (err) {
+        const state = sqlState(err);
+        if ((state === '40P01' || state === '40001') && attempt < MAX_CONFLICT_RETRIES) {
+          await new Promise((r) => setTimeout(r, Math.random() * 10 * attempt));
+          continue;
+        }
+        if (err instanceof KilnError || !this.#isUnavailable(err)) throw err;
+        const reason = err instanceof Error ? err.message : String(err);
+        throw new StoreUnavailableError(`cannot reach ${this.#name} (${operation}): ${reason}`, {
+          cause: err,
+        });
+      }
     }
   }
 }
+
+/** Reruns of a statement that lost a deadlock or a serialization conflict. */
+const MAX_CONFLICT_RETRIES = 8;
 
 function assertVersion(version: number): void {
   if (!Number.isSafeInteger(version) || version < 0) {
