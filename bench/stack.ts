@@ -1,16 +1,13 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client, Connection } from '@temporalio/client';
-import { NativeConnection } from '@temporalio/worker';
-import { createTemporalNotifier } from '../adapters/notify/temporal-notifier.ts';
 import { startTemporalDevServer } from '../infra/temporal/dev-server.ts';
 import { obtainTemporalCli } from '../infra/temporal/obtain-cli.ts';
 import { loadConfig } from '../shared/config.ts';
 import { startApiServer } from '../workers/api-server.ts';
-import { bundleWorkflows, createKilnWorkers } from '../workers/create-workers.ts';
 import { dataDirs } from '../workers/data-dirs.ts';
 import { createPorts } from '../workers/ports.ts';
+import { startKilnWorkers } from '../workers/start-workers.ts';
 import { installRuntime } from '../workers/runtime.ts';
 
 /**
@@ -37,19 +34,8 @@ export async function startBenchStack(projects: unknown[], log: (m: string) => v
     KILN_LOG_LEVEL: 'warn',
   });
   installRuntime(config);
-  const connection = await NativeConnection.connect({ address: server.address });
   const ports = await createPorts(config);
-  const notifierConnection = await Connection.connect({ address: server.address });
-  const notifier = createTemporalNotifier(new Client({ connection: notifierConnection }));
-  const workers = await createKilnWorkers({
-    connection,
-    namespace: config.KILN_TEMPORAL_NAMESPACE,
-    orchestratorTaskQueue: config.KILN_ORCHESTRATOR_TASK_QUEUE,
-    runnerTaskQueue: config.KILN_RUNNER_TASK_QUEUE,
-    workflowBundle: await bundleWorkflows(),
-    ports: { ...ports, notifier },
-  });
-  const running = workers.map((w) => w.run());
+  const workers = await startKilnWorkers(config, ports);
   const api = await startApiServer(config, ports);
   return {
     api,
@@ -57,10 +43,7 @@ export async function startBenchStack(projects: unknown[], log: (m: string) => v
     dataDir,
     async stop() {
       await api.close();
-      for (const w of workers) w.shutdown();
-      await Promise.allSettled(running);
-      await connection.close();
-      await notifierConnection.close();
+      await workers.stop();
       await ports.close();
       await server.stop();
       rmSync(dataDir, { recursive: true, force: true });

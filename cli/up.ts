@@ -1,16 +1,12 @@
 import { mkdirSync } from 'node:fs';
-import { Client, Connection } from '@temporalio/client';
-import { NativeConnection } from '@temporalio/worker';
-import { createTemporalNotifier } from '../adapters/notify/temporal-notifier.ts';
 import { obtainTemporalCli } from '../infra/temporal/obtain-cli.ts';
 import { startTemporalDevServer } from '../infra/temporal/dev-server.ts';
 import type { KilnConfig } from '../shared/config.ts';
 import { startApiServer } from '../workers/api-server.ts';
-import { bundleWorkflows, createKilnWorkers } from '../workers/create-workers.ts';
 import { dataDirs } from '../workers/data-dirs.ts';
 import { createPorts } from '../workers/ports.ts';
+import { startKilnWorkers } from '../workers/start-workers.ts';
 import { installRuntime } from '../workers/runtime.ts';
-import { temporalAddress } from '../workers/temporal-address.ts';
 import { KilnApiClient } from './api-client.ts';
 import { ensureSampleRepository } from './example-repo.ts';
 import { followBuild } from './follow.ts';
@@ -49,28 +45,10 @@ export async function up(config: KilnConfig, options: { sample: boolean }): Prom
 
     installRuntime(config);
     step('bundling workflows and starting workers');
-    const connection = await NativeConnection.connect({ address: temporalAddress(config) });
     const ports = await createPorts(config);
     stops.push(() => ports.close());
-    const notifierConnection = await Connection.connect({ address: temporalAddress(config) });
-    stops.push(() => notifierConnection.close());
-    const notifier = createTemporalNotifier(
-      new Client({ connection: notifierConnection, namespace: config.KILN_TEMPORAL_NAMESPACE }),
-    );
-    const workers = await createKilnWorkers({
-      connection,
-      namespace: config.KILN_TEMPORAL_NAMESPACE,
-      orchestratorTaskQueue: config.KILN_ORCHESTRATOR_TASK_QUEUE,
-      runnerTaskQueue: config.KILN_RUNNER_TASK_QUEUE,
-      workflowBundle: await bundleWorkflows(),
-      ports: { ...ports, notifier },
-    });
-    const running = workers.map((w) => w.run());
-    stops.push(async () => {
-      for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
-      await Promise.allSettled(running);
-      await connection.close();
-    });
+    const workers = await startKilnWorkers(config, ports);
+    stops.push(() => workers.stop());
 
     const api = await startApiServer(config, ports);
     stops.push(() => api.close());
