@@ -10,6 +10,19 @@ const error = {
 };
 
 const buildId = { name: 'id', in: 'path', required: true, schema: { type: 'string' } };
+const projectId = {
+  name: 'id',
+  in: 'path',
+  required: true,
+  description: 'Project id',
+  schema: { type: 'string' },
+};
+const secretName = {
+  name: 'name',
+  in: 'path',
+  required: true,
+  schema: { type: 'string', pattern: '^[A-Z_][A-Z0-9_]*$' },
+};
 
 export const openApiDocument = {
   openapi: '3.1.0',
@@ -163,7 +176,7 @@ export const openApiDocument = {
     '/projects/{id}': {
       get: {
         summary: 'One project (never its webhook secret)',
-        parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
+        parameters: [projectId],
         responses: { '200': { description: 'Project' }, '401': error, '404': error, '503': error },
       },
     },
@@ -187,7 +200,7 @@ export const openApiDocument = {
       get: {
         summary: "A project's builds, newest first, keyset paginated",
         parameters: [
-          { name: 'id', in: 'path', required: true, schema: { type: 'string' } },
+          projectId,
           { name: 'branch', in: 'query', schema: { type: 'string' } },
           {
             name: 'status',
@@ -222,7 +235,7 @@ export const openApiDocument = {
     '/projects/{id}/secrets': {
       get: {
         summary: "A project's secrets: names and update times only, never values",
-        parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
+        parameters: [projectId],
         responses: {
           '200': { description: '{ secrets: [{ name, updatedAt }] }' },
           '401': error,
@@ -235,7 +248,7 @@ export const openApiDocument = {
         summary:
           'Set a secret (write-only); jobs that list it under `secrets:` receive it as an environment variable',
         parameters: [
-          { name: 'id', in: 'path', required: true, schema: { type: 'string' } },
+          projectId,
           {
             name: 'name',
             in: 'path',
@@ -265,10 +278,7 @@ export const openApiDocument = {
       },
       delete: {
         summary: 'Delete a secret (idempotent)',
-        parameters: [
-          { name: 'id', in: 'path', required: true, schema: { type: 'string' } },
-          { name: 'name', in: 'path', required: true, schema: { type: 'string' } },
-        ],
+        parameters: [projectId, secretName],
         responses: { '204': { description: 'Deleted' }, '401': error, '404': error },
       },
     },
@@ -276,10 +286,7 @@ export const openApiDocument = {
       get: {
         summary: 'Status badge of the latest build (public)',
         security: [],
-        parameters: [
-          { name: 'id', in: 'path', required: true, schema: { type: 'string' } },
-          { name: 'branch', in: 'query', schema: { type: 'string' } },
-        ],
+        parameters: [projectId, { name: 'branch', in: 'query', schema: { type: 'string' } }],
         responses: { '200': { description: 'SVG', content: { 'image/svg+xml': {} } }, '404': error },
       },
     },

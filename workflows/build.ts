@@ -12,7 +12,7 @@ import {
 } from '@temporalio/workflow';
 import type { createActivities } from '../activities/index.ts';
 import type { BuildState, BuildStatus, JobState } from '../shared/build-state.ts';
-import { isFinalJobStatus } from '../shared/build-state.ts';
+import { isFinalBuildStatus, isFinalJobStatus } from '../shared/build-state.ts';
 import { FailureCodes } from '../shared/errors.ts';
 import { jobWorkflowId } from '../shared/ids.ts';
 import type { CompiledJob, PipelineDag } from '../shared/pipeline/types.ts';
@@ -77,7 +77,7 @@ async function runBuild(input: BuildInput, state: BuildState): Promise<BuildStat
 
   setHandler(buildStateQuery, () => state);
   setHandler(cancelBuildSignal, ({ reason }) => {
-    if (cancelReason !== undefined || isFinalStatus(state.status)) return;
+    if (cancelReason !== undefined || isFinalBuildStatus(state.status)) return;
     cancelReason = reason ?? 'cancelled by request';
     build.cancel();
   });
@@ -220,12 +220,10 @@ function withholdSecrets(dag: PipelineDag, state: BuildState): void {
 
 /**
  * Priority of jobs that set none: pushes to the default branch go first (they gate releases),
- * then pull requests and manual builds, then everything else.
+ * everything else is normal.
  */
 function defaultPriority(input: BuildInput): number {
-  if (input.event === 'push' && (input.branch === 'main' || input.branch === 'master')) return 2;
-  if (input.event === 'pull_request' || input.event === 'manual') return 1;
-  return 1;
+  return input.event === 'push' && (input.branch === 'main' || input.branch === 'master') ? 2 : 1;
 }
 
 function initialJobState(job: CompiledJob): JobState {
@@ -257,10 +255,6 @@ function finishBuild(
   if (message !== undefined) state.message = message;
   state.finishedAt = new Date().toISOString();
   setStatus(status);
-}
-
-function isFinalStatus(status: BuildStatus): boolean {
-  return status === 'succeeded' || status === 'failed' || status === 'cancelled' || status === 'errored';
 }
 
 function stripUndefined<T extends object>(value: T): Partial<T> {
