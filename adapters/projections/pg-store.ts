@@ -75,6 +75,10 @@ export function createPgProjectionStore(options: PgStoreOptions): ProjectionStor
   // An idle connection cut by a server restart is dropped by the pool and reported here; without a
   // listener it would crash the process. The next call opens a fresh connection (or fails cleanly).
   pool.on('error', () => {});
+  // A connection that is checked out when the server goes away (shutdown, failover) emits its own
+  // 'error' event, outside any query; unheard it would crash the process. The query in flight, or
+  // the next one, fails and is reported as StoreUnavailableError instead.
+  pool.on('connect', (client) => client.on('error', () => {}));
   return new SqlProjectionStore({
     db: new Kysely<unknown>({ dialect: new PostgresDialect({ pool }) }),
     name: `PostgreSQL at ${describeUrl(options.url)}`,
