@@ -2,13 +2,20 @@ import { Context } from '@temporalio/activity';
 import type { RunnerBackend, RunnerOutcome, RunnerProgress, RunnerSpec } from '../adapters/runner/port.ts';
 import type { QuotaBroker } from '../adapters/quota/port.ts';
 import type { ProjectSecrets } from '../adapters/secrets/port.ts';
+import type { ArtifactStore } from '../adapters/artifacts/artifact-store.ts';
+import { keepArtifacts, stageNeededArtifacts } from './artifacts.ts';
 import { withFailureCodes } from './failures.ts';
+import { endLogOfLostRunner, type LogEndPublisher } from './log-ends.ts';
 
 /** Activities over the runner backend. Every one is idempotent, so Temporal may retry it safely. */
 export function createRunnerActivities(ports: {
   runner: RunnerBackend;
   secrets: ProjectSecrets;
   quota: QuotaBroker;
+  /** Where jobs keep their artifacts; a job that declares or needs some fails without it. */
+  artifacts?: ArtifactStore;
+  /** Ends the log of an attempt whose runner was lost (the Kafka bus only). */
+  logEnds?: LogEndPublisher;
 }) {
   const { runner, quota } = ports;
   return {
@@ -33,14 +40,23 @@ export function createRunnerActivities(ports: {
       }, intervalMs);
       try {
         return await withFailureCodes(async () => {
+          await stageNeededArtifacts(runner, ports.artifacts, spec);
           await runner.start({ ...spec, secretEnv: await resolveSecrets(ports.secrets, spec) });
-          return runner.wait(spec.runnerId, {
-            signal: ctx.cancellationSignal,
-            onProgress: (p) => {
-              progress = p;
-              ctx.heartbeat(p);
-            },
-          });
+          const outcome = await runner
+            .wait(spec.runnerId, {
+              signal: ctx.cancellationSignal,
+              onProgress: (p) => {
+                progress = p;
+                ctx.heartbeat(p);
+              },
+            })
+            .catch(async (err: unknown) => {
+              await endLogOfLostRunner(ports.logEnds, spec, err);
+              throw err;
+            });
+          // The workspace is still there: `destroyRunner` comes after this activity.
+          await keepArtifacts(runner, ports.artifacts, spec);
+          return outcome;
         });
       } finally {
         clearInterval(ticker);

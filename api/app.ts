@@ -1,4 +1,5 @@
 import { Hono } from 'hono';
+import type { ArtifactStore } from '../adapters/artifacts/artifact-store.ts';
 import { createFileFollower } from '../adapters/logs/file-follow.ts';
 import { FileLogStore } from '../adapters/logs/file-logs.ts';
 import type { LogFollower } from '../adapters/logs/follow.ts';
@@ -12,6 +13,7 @@ import type { ProjectService } from './project-service.ts';
 import { errorBody, handleError } from './errors.ts';
 import { bearerAuth } from './middleware/bearer-auth.ts';
 import { openApiDocument } from './openapi.ts';
+import { artifactRoutes } from './routes/artifacts.ts';
 import { buildRoutes } from './routes/builds.ts';
 import { badgeRoute, projectRoutes } from './routes/projects.ts';
 import { secretRoutes } from './routes/secrets.ts';
@@ -33,6 +35,8 @@ export interface ApiDeps {
    * @default over the NDJSON files of `logs` when it is a `FileLogStore`
    */
   follow?: LogFollower;
+  /** Build artifacts; absent: the artifact routes answer 501. */
+  artifacts?: ArtifactStore | undefined;
   /** Bearer token for everything but the webhook and health. */
   apiToken: string;
   /** Resolves when the workflow engine answers; rejects otherwise. */
@@ -67,6 +71,7 @@ export function createApp(deps: ApiDeps): Hono {
   const auth = bearerAuth({ token: deps.apiToken });
   for (const path of ['/builds', '/builds/*', '/projects', '/projects/*', '/queue']) app.use(path, auth);
   app.route('/builds', buildRoutes({ ...deps, follow: deps.follow ?? defaultFollower(deps.logs) }));
+  app.route('/builds', artifactRoutes(deps));
   app.route('/projects', projectRoutes(deps));
   app.route('/projects', secretRoutes(deps));
   app.route('/queue', queueRoutes(deps));

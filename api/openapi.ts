@@ -332,10 +332,75 @@ export const openApiDocument = {
         },
       },
     },
+    '/builds/{id}/artifacts': {
+      get: {
+        summary: "The files a build's jobs kept (`artifacts:`), with their hashes and download URLs",
+        parameters: [buildId],
+        responses: {
+          '200': {
+            description: 'Every kept file, by job then path',
+            content: {
+              'application/json': {
+                schema: {
+                  type: 'object',
+                  properties: {
+                    artifacts: { type: 'array', items: { $ref: '#/components/schemas/Artifact' } },
+                  },
+                },
+              },
+            },
+          },
+          '401': error,
+          '404': error,
+          '501': error,
+        },
+      },
+    },
+    '/builds/{id}/artifacts/{path}': {
+      get: {
+        summary: "One artifact's content, streamed from the object store",
+        description:
+          'The path may contain slashes. `ETag` is the quoted SHA-256 of the content; `If-None-Match` answers ' +
+          '304, `Range: bytes=start-end` (one range) answers 206, or 416 beyond the end. When several jobs ' +
+          'kept the same path, `job` picks one (409 otherwise). Expired artifacts answer 410.',
+        parameters: [
+          buildId,
+          { name: 'path', in: 'path', required: true, schema: { type: 'string' } },
+          { name: 'job', in: 'query', schema: { type: 'string' } },
+          { name: 'Range', in: 'header', schema: { type: 'string', example: 'bytes=0-1023' } },
+          { name: 'If-None-Match', in: 'header', schema: { type: 'string' } },
+        ],
+        responses: {
+          '200': { description: 'The whole file', content: { 'application/octet-stream': {} } },
+          '206': { description: 'The range asked for', content: { 'application/octet-stream': {} } },
+          '304': { description: 'Not modified (the ETag matched)' },
+          '401': error,
+          '404': error,
+          '409': error,
+          '410': error,
+          '416': { description: 'Range not satisfiable' },
+          '501': error,
+        },
+      },
+    },
   },
   components: {
     securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
     schemas: {
+      Artifact: {
+        type: 'object',
+        required: ['job', 'path', 'size', 'sha256', 'mode', 'expiresAt', 'expired', 'url'],
+        properties: {
+          job: { type: 'string' },
+          path: { type: 'string' },
+          size: { type: 'integer' },
+          sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+          mode: { type: 'integer', description: 'Permission bits (e.g. 493 = 0o755)' },
+          expiresAt: { type: ['string', 'null'], format: 'date-time' },
+          expired: { type: 'boolean' },
+          url: { type: 'string', description: 'Download URL, relative to the API root' },
+        },
+      },
       Error: {
         type: 'object',
         required: ['error'],

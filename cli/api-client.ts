@@ -1,3 +1,4 @@
+import type { ArtifactListing } from '../api/routes/artifacts.ts';
 import type { BuildState } from '../shared/build-state.ts';
 
 /** One row of a project's build history. */
@@ -78,6 +79,15 @@ export class KilnApiClient {
       `/builds/${encodeURIComponent(id)}/jobs/${encodeURIComponent(job)}/logs${query}`,
     );
     return res.text();
+  }
+
+  async listArtifacts(id: string): Promise<{ artifacts: ArtifactListing[] }> {
+    return this.#json('GET', `/builds/${encodeURIComponent(id)}/artifacts`);
+  }
+
+  /** Fetches an artifact by the `url` of its listing; the body streams. */
+  async download(url: string): Promise<Response> {
+    return this.#fetch('GET', url);
   }
 
   async #json<T>(method: string, path: string, body?: unknown): Promise<T> {

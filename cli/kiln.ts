@@ -9,10 +9,13 @@
  *   kiln cancel BUILD
  *   kiln projects
  *   kiln history PROJECT [--branch B] [--status S] [--limit N]
+ *   kiln retention run
+ *   kiln artifacts BUILD | kiln artifacts download BUILD [PATH…] [--job JOB] [--dir DIR]
  */
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfigOrExit } from '../workers/load-config.ts';
+import { ConfigError } from '../shared/config.ts';
 import { ApiError, KilnApiClient } from './api-client.ts';
 import { followBuild } from './follow.ts';
 import { duration, renderBuild, renderTable } from './render.ts';
@@ -26,6 +29,11 @@ const USAGE = `usage:
   kiln projects                     list registered projects
   kiln history PROJECT [--branch B] [--status S] [--limit N]
                                     a project's builds, newest first (PROJECT: id or owner/name)
+  kiln artifacts BUILD              list the files a build's jobs kept
+  kiln artifacts download BUILD [PATH...] [--job JOB] [--dir DIR]
+                                    download them (all by default) into DIR (default .)
+  kiln retention run                delete old logs, expired artifacts and unreferenced blobs now
+                                    (through Temporal at KILN_TEMPORAL_ADDRESS; workers must run)
 
 The API is found at http://KILN_API_HOST:KILN_API_PORT (or --api URL) with KILN_API_TOKEN.`;
 
@@ -40,6 +48,8 @@ async function main(argv: string[]): Promise<number> {
       branch: { type: 'string' },
       status: { type: 'string' },
       limit: { type: 'string' },
+      job: { type: 'string' },
+      dir: { type: 'string' },
       'no-sample': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -117,6 +127,23 @@ async function main(argv: string[]): Promise<number> {
       );
       return 0;
     }
+    case 'artifacts': {
+      const { downloadArtifacts, renderArtifacts } = await import('./artifacts.ts');
+      if (args[0] === 'download') {
+        const buildId = required(args[1], 'BUILD');
+        const options = { paths: args.slice(2), dir: values.dir ?? '.', job: values.job };
+        for (const path of await downloadArtifacts(api, buildId, options)) console.log(path);
+        return 0;
+      }
+      console.log(renderArtifacts((await api.listArtifacts(required(args[0], 'BUILD'))).artifacts));
+      return 0;
+    }
+    case 'retention': {
+      if (args[0] !== 'run') throw new UsageError(`expected "kiln retention run"\n\n${USAGE}`);
+      const { renderRetentionResult, runRetentionNow } = await import('./retention.ts');
+      console.log(renderRetentionResult(await runRetentionNow(config)));
+      return 0;
+    }
     default:
       console.error(`kiln: unknown command "${command}"\n\n${USAGE}`);
       return 2;
@@ -133,6 +160,10 @@ class UsageError extends Error {}
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {
+    if (err instanceof ConfigError) {
+      console.error(`kiln: bad configuration: ${err.message}`);
+      process.exit(2);
+    }
     if (err instanceof ApiError || err instanceof UsageError) {
       console.error(`kiln: ${err.message}`);
       process.exit(err instanceof UsageError ? 2 : 1);

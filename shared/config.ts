@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseKubeResourceClasses } from './kube-settings.ts';
 import { parseClasses, parsePools, parseTenants } from './quota-settings.ts';
 
 /**
@@ -33,6 +34,11 @@ export const configSchema = z.object({
   KILN_API_HOST: z.string().min(1).default('127.0.0.1'),
   /** @default 8080 */
   KILN_API_PORT: port.default(8080),
+  /**
+   * Port of the workers' and the log archiver's health endpoint (`GET /healthz`, on all interfaces,
+   * for the kubelet's probes); unset: none.
+   */
+  KILN_HEALTH_PORT: port.min(1).optional(),
   /** Bearer token required by every API route except the webhook. */
   KILN_API_TOKEN: z.string().min(16, 'must be at least 16 characters').default('kiln-local-dev-token'),
   /** Temporal frontend `host:port`; `embedded` starts a dev server under the data directory. @default embedded */
@@ -111,7 +117,7 @@ export const configSchema = z.object({
     .default('embedded'),
   /** Kafka topic of log records. @default kiln.logs */
   KILN_LOGS_TOPIC: z.string().min(1).default('kiln.logs'),
-  /** Object store of archived logs: `embedded` (a directory under the data directory) or `s3`. @default embedded */
+  /** Object store of archived logs and artifacts: `embedded` (a directory under the data directory) or `s3`. @default embedded */
   KILN_OBJECT_STORE: z.enum(['embedded', 's3']).default('embedded'),
   /** S3 endpoint URL (MinIO, another S3 server); the AWS default when unset. */
   KILN_S3_ENDPOINT: z.url().optional(),
@@ -123,8 +129,56 @@ export const configSchema = z.object({
   KILN_S3_SECRET_KEY: z.string().min(1).optional(),
   /** Region of the `s3` object store. @default us-east-1 */
   KILN_S3_REGION: z.string().min(1).optional(),
-  /** Runner backend. @default local */
-  KILN_RUNNER_BACKEND: z.enum(['local']).default('local'),
+  /**
+   * Days a job's artifacts are kept when its pipeline sets no `expire_in`; 0 keeps them until
+   * deleted by hand. @default 30
+   */
+  KILN_ARTIFACT_EXPIRE_DAYS: z.coerce.number().int().min(0).max(36_500).default(30),
+  /** Runner backend: `local` processes, or `kubernetes` pods. @default local */
+  KILN_RUNNER_BACKEND: z.enum(['local', 'kubernetes']).default('local'),
+  /** Namespace of runner pods (kubernetes backend). @default kiln-runners */
+  KILN_KUBE_NAMESPACE: z
+    .string()
+    .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'expected a Kubernetes namespace name')
+    .default('kiln-runners'),
+  /** RuntimeClass of runner pods; `none` leaves the cluster's default runtime. @default gvisor */
+  KILN_KUBE_RUNTIME_CLASS: z.string().min(1).default('gvisor'),
+  /** A kubeconfig file; unset means in-cluster (the worker pod's service account). */
+  KILN_KUBECONFIG: z.string().min(1).optional(),
+  /** Kubernetes API calls per second of one worker (client-side token bucket); 0 turns it off. @default 20 */
+  KILN_KUBE_QPS: z.coerce.number().min(0).max(100_000).default(20),
+  /** Burst of Kubernetes API calls above `KILN_KUBE_QPS`. @default 30 */
+  KILN_KUBE_BURST: positiveInt.max(100_000).default(30),
+  /** Image of jobs that name none. @default node:24-bookworm-slim */
+  KILN_KUBE_DEFAULT_IMAGE: z.string().min(1).default('node:24-bookworm-slim'),
+  /** Image of the checkout init container (git and a shell). @default alpine/git:2.49.1 */
+  KILN_KUBE_CHECKOUT_IMAGE: z.string().min(1).default('alpine/git:2.49.1'),
+  /** CPU/memory of runner pods per resource class: `name=cpu/memory; ...`. @default small=1/2Gi; medium=2/4Gi; large=4/8Gi */
+  KILN_KUBE_RESOURCE_CLASSES: parsedText(parseKubeResourceClasses).prefault(
+    'small=1/2Gi; medium=2/4Gi; large=4/8Gi',
+  ),
+  /** A pod not scheduled onto a node within this time failed to start. @default 5m */
+  KILN_KUBE_SCHEDULE_TIMEOUT: durationMs.prefault('5m'),
+  /** The pod reaper deletes Kiln pods this long past their deadline. @default 60m */
+  KILN_KUBE_REAPER_MARGIN: durationMs.prefault('60m'),
+  /**
+   * How the local runner isolates each step: `none`, `bubblewrap` (namespaces, read-only host root,
+   * network shared) or `gvisor` (gVisor container, no network). Unset: bubblewrap when it works on
+   * this host, else none with a warning. A mode set explicitly but unavailable stops Kiln at start.
+   */
+  KILN_RUNNER_ISOLATION: z.enum(['none', 'bubblewrap', 'gvisor']).optional(),
+  /**
+   * Days archived logs are kept after their build was last active; 0 keeps them until deleted by
+   * hand. Enforced by the `kiln-retention` schedule. @default 90
+   */
+  KILN_LOG_RETENTION_DAYS: z.coerce.number().int().min(0).max(36_500).default(90),
+  /** How often the `kiln-retention` schedule runs (logs, expired artifacts, unreferenced blobs). @default 1h */
+  KILN_RETENTION_INTERVAL: durationMs.prefault('1h'),
+  /**
+   * Age an artifact blob no manifest names must reach before retention deletes it, so an upload
+   * whose manifest is not yet written is never collected. @default 1h
+   */
+  KILN_ARTIFACT_GC_GRACE: durationMs.prefault('1h'),
   /** @default info */
   KILN_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
 });

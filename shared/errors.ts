@@ -20,6 +20,10 @@ export const FailureCodes = {
   SECRET_STORE_UNAVAILABLE: 'SECRET_STORE_UNAVAILABLE',
   /** No runner pool can ever serve the job (labels, class, tenant cap): final. */
   QUOTA_UNSATISFIABLE: 'QUOTA_UNSATISFIABLE',
+  /** An artifact path escapes the workspace (`..`, a symlink pointing outside): final, names the path. */
+  ARTIFACT_INVALID: 'ARTIFACT_INVALID',
+  /** The object store failed while artifacts went up or down: an infrastructure failure. */
+  ARTIFACT_STORE_UNAVAILABLE: 'ARTIFACT_STORE_UNAVAILABLE',
 } as const;
 
 export type FailureCode = (typeof FailureCodes)[keyof typeof FailureCodes];
@@ -31,6 +35,7 @@ export const INFRASTRUCTURE_CODES: readonly FailureCode[] = [
   FailureCodes.CHECKOUT_FAILED,
   FailureCodes.EVICTED,
   FailureCodes.SECRET_STORE_UNAVAILABLE,
+  FailureCodes.ARTIFACT_STORE_UNAVAILABLE,
 ];
 
 /** Final codes: listed in `nonRetryableErrorTypes` of every activity profile. */
@@ -42,6 +47,7 @@ export const FINAL_CODES: readonly string[] = [
   FailureCodes.SECRET_NOT_FOUND,
   FailureCodes.SECRET_ACCESS_DENIED,
   FailureCodes.QUOTA_UNSATISFIABLE,
+  FailureCodes.ARTIFACT_INVALID,
   ...INFRASTRUCTURE_CODES, // an attempt's infrastructure failure is retried by the job workflow, not the activity
   'NOT_FOUND',
   'INVALID_INPUT',
@@ -86,5 +92,15 @@ export class InvalidInputError extends KilnError {
     super('INVALID_INPUT', message);
     this.name = 'InvalidInputError';
     this.field = field;
+  }
+}
+
+/** An artifact path that would read or write outside the workspace: the job fails, not retried. */
+export class ArtifactInvalidError extends KilnError {
+  readonly path: string;
+  constructor(path: string, message: string) {
+    super(FailureCodes.ARTIFACT_INVALID, message);
+    this.name = 'ArtifactInvalidError';
+    this.path = path;
   }
 }

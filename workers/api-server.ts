@@ -21,7 +21,8 @@ export interface RunningApi {
  */
 export async function startApiServer(
   config: KilnConfig,
-  ports: Pick<KilnPorts, 'logs' | 'follow' | 'store' | 'secrets' | 'quota' | 'rateLimiter'>,
+  ports: Pick<KilnPorts, 'logs' | 'follow' | 'store' | 'secrets' | 'quota' | 'rateLimiter'> &
+    Partial<Pick<KilnPorts, 'artifacts'>>,
 ): Promise<RunningApi> {
   const projects = new ProjectService({ store: ports.store, secrets: ports.secrets });
   const imported = await projects.importFrom(
@@ -54,6 +55,7 @@ export async function startApiServer(
     webhookRatePerMinute: config.KILN_WEBHOOK_RATE_PER_MINUTE,
     logs: ports.logs,
     follow: ports.follow,
+    artifacts: ports.artifacts,
     apiToken: config.KILN_API_TOKEN,
     checkTemporal: async () => {
       await connection.workflowService.getSystemInfo({});

@@ -6,6 +6,7 @@
  */
 import { createLogArchiver } from '../adapters/logs/archiver.ts';
 import { ensureLogsTopic } from '../adapters/logs/kafka-client.ts';
+import { startHealthServer } from './health-server.ts';
 import { loadConfigOrExit } from './load-config.ts';
 import { createObjectStore, kafkaLogBus } from './ports.ts';
 
@@ -25,9 +26,12 @@ const archiver = createLogArchiver({
   onError: (err) => console.error('kiln log archiver: recovering from', err),
 });
 await archiver.start();
+let stopping = false;
+if (config.KILN_HEALTH_PORT !== undefined) await startHealthServer(config.KILN_HEALTH_PORT, () => !stopping);
 console.log(`kiln log archiver: archiving ${kafka.topic} from ${kafka.brokers.join(',')}`);
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
+    stopping = true;
     void archiver
       .stop({ flush: true })
       .catch((err: unknown) => console.error('kiln log archiver: stop failed:', err))

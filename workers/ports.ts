@@ -1,7 +1,9 @@
+import { ArtifactStore } from '../adapters/artifacts/artifact-store.ts';
 import { ArchivedLogStore } from '../adapters/logs/archived-log-store.ts';
 import { createFileFollower } from '../adapters/logs/file-follow.ts';
-import { FileLogStore } from '../adapters/logs/file-logs.ts';
+import { createFileLogSinkFactory, FileLogStore } from '../adapters/logs/file-logs.ts';
 import { createBusFollower, type LogFollower } from '../adapters/logs/follow.ts';
+import { createKafkaLogSinkFactory, KafkaLogSinks } from '../adapters/logs/kafka-log-sink.ts';
 import { KafkaLogTail } from '../adapters/logs/live-tail.ts';
 import type { LogStore } from '../adapters/logs/port.ts';
 import { DirObjectStore } from '../adapters/objects/dir-object-store.ts';
@@ -16,6 +18,9 @@ import { createRedisQuotaBroker } from '../adapters/quota/redis-broker.ts';
 import { createMemoryRateLimiter } from '../adapters/ratelimit/memory-rate-limiter.ts';
 import type { RateLimiter } from '../adapters/ratelimit/port.ts';
 import { createRedisRateLimiter } from '../adapters/ratelimit/redis-rate-limiter.ts';
+import { KubeApi } from '../adapters/runner/kubernetes/kube-api.ts';
+import { KubernetesRunnerBackend } from '../adapters/runner/kubernetes/kubernetes-runner-backend.ts';
+import type { PodSettings } from '../adapters/runner/kubernetes/pod-spec.ts';
 import { LocalRunnerBackend } from '../adapters/runner/local/local-runner-backend.ts';
 import type { RunnerBackend } from '../adapters/runner/port.ts';
 import { EncryptedFileSecretStore } from '../adapters/secrets/encrypted-file-secrets.ts';
@@ -25,6 +30,7 @@ import { GitVcs } from '../adapters/vcs/git-vcs.ts';
 import type { Vcs } from '../adapters/vcs/port.ts';
 import type { KilnConfig } from '../shared/config.ts';
 import { dataDirs } from './data-dirs.ts';
+import { resolveRunnerIsolation } from './runner-isolation.ts';
 
 export interface KilnPorts {
   vcs: Vcs;
@@ -36,6 +42,10 @@ export interface KilnPorts {
   secrets: SecretStoreAdapter;
   quota: QuotaBroker;
   rateLimiter: RateLimiter;
+  /** Build artifacts in the object store. */
+  artifacts: ArtifactStore;
+  /** Ends the log of an attempt whose runner was lost (Kafka log bus only). */
+  logEnds?: KafkaLogSinks;
   /** Closes what holds connections or files. */
   close(): Promise<void>;
 }
@@ -47,13 +57,26 @@ export async function createPorts(config: KilnConfig): Promise<KilnPorts> {
   await store.migrate();
   const quota = await createQuotaBroker(config);
   const kafka = kafkaLogBus(config);
-  const runner = new LocalRunnerBackend({
-    runnersDir: dirs.runners,
-    mirrorsDir: dirs.mirrors,
-    logsDir: dirs.logs,
-    logDestination: kafka === undefined ? { kind: 'file' } : { kind: 'kafka', ...kafka },
-  });
+  const runner =
+    config.KILN_RUNNER_BACKEND === 'kubernetes'
+      ? createKubernetesRunner(config)
+      : new LocalRunnerBackend({
+          runnersDir: dirs.runners,
+          mirrorsDir: dirs.mirrors,
+          logsDir: dirs.logs,
+          logDestination: kafka === undefined ? { kind: 'file' } : { kind: 'kafka', ...kafka },
+          isolation: {
+            mode: await resolveRunnerIsolation(config),
+            // The whole data directory (secret store, database, every runner) and a key kept elsewhere.
+            hiddenPaths: [
+              dirs.root,
+              ...(config.KILN_SECRETS_KEY_FILE === undefined ? [] : [config.KILN_SECRETS_KEY_FILE]),
+            ],
+          },
+        });
   const logs = createLogReaders(config);
+  // Connects on the first lost runner only.
+  const logEnds = kafka === undefined ? undefined : new KafkaLogSinks({ ...kafka, clientId: 'kiln-worker' });
   const rateLimiter =
     config.KILN_REDIS_URL === 'embedded'
       ? createMemoryRateLimiter()
@@ -67,6 +90,8 @@ export async function createPorts(config: KilnConfig): Promise<KilnPorts> {
     secrets: createSecretStore(config),
     quota,
     rateLimiter,
+    artifacts: createArtifactStore(config),
+    logEnds,
     async close() {
       await Promise.allSettled([
         store.close(),
@@ -74,9 +99,49 @@ export async function createPorts(config: KilnConfig): Promise<KilnPorts> {
         rateLimiter.close(),
         runner.close(),
         logs.close(),
+        logEnds?.close(),
       ]);
     },
   };
+}
+
+/** Runner pod settings from the configuration. */
+export function kubePodSettings(config: KilnConfig): PodSettings {
+  return {
+    namespace: config.KILN_KUBE_NAMESPACE,
+    runtimeClassName: config.KILN_KUBE_RUNTIME_CLASS === 'none' ? '' : config.KILN_KUBE_RUNTIME_CLASS,
+    defaultImage: config.KILN_KUBE_DEFAULT_IMAGE,
+    checkoutImage: config.KILN_KUBE_CHECKOUT_IMAGE,
+    resourceClasses: config.KILN_KUBE_RESOURCE_CLASSES,
+  };
+}
+
+/** A client of the configured cluster (a kubeconfig file, or in-cluster), rate limited. */
+export function createKubeApi(config: KilnConfig): KubeApi {
+  return new KubeApi({
+    kubeconfigPath: config.KILN_KUBECONFIG,
+    qps: config.KILN_KUBE_QPS,
+    burst: config.KILN_KUBE_BURST,
+  });
+}
+
+/**
+ * Pods in the cluster; the worker that waits for a pod reads its log and writes it where the
+ * local runner's supervisors would (Kafka, or NDJSON files under the data directory).
+ */
+function createKubernetesRunner(config: KilnConfig): KubernetesRunnerBackend & { close(): Promise<void> } {
+  const kafka = kafkaLogBus(config);
+  const sinks =
+    kafka === undefined
+      ? { factory: createFileLogSinkFactory(dataDirs(config.KILN_DATA_DIR).logs), bus: undefined }
+      : createKafkaLogSinkFactory({ ...kafka, clientId: 'kiln-runner' });
+  const backend = new KubernetesRunnerBackend({
+    api: createKubeApi(config),
+    pod: kubePodSettings(config),
+    logSinks: sinks.factory,
+    scheduleTimeoutMs: config.KILN_KUBE_SCHEDULE_TIMEOUT,
+  });
+  return Object.assign(backend, { close: async () => sinks.bus?.close() });
 }
 
 /** The Kafka brokers and logs topic, or undefined when the log bus is embedded (NDJSON files). */
@@ -103,11 +168,22 @@ export function createObjectStore(config: KilnConfig): ObjectStore {
   });
 }
 
+/** Artifacts in the configured object store, kept `KILN_ARTIFACT_EXPIRE_DAYS` by default. */
+export function createArtifactStore(config: KilnConfig): ArtifactStore {
+  const days = config.KILN_ARTIFACT_EXPIRE_DAYS;
+  return new ArtifactStore({
+    objects: createObjectStore(config),
+    defaultExpireMs: days === 0 ? null : days * 86_400_000,
+    // Half the sweep's grace: a reused blob is always younger than the grace when its manifest lands.
+    refreshAfterMs: config.KILN_ARTIFACT_GC_GRACE / 2,
+  });
+}
+
 /**
  * The read side of the logs: with Kafka, the archive in the object store plus the live tail of
  * the topic; embedded, the NDJSON files the supervisors write.
  */
-function createLogReaders(config: KilnConfig): {
+export function createLogReaders(config: KilnConfig): {
   store: LogStore;
   follow: LogFollower;
   close(): Promise<void>;

@@ -69,8 +69,11 @@ export async function jobWorkflow(input: JobInput): Promise<JobResult> {
           env: job.env,
           timeoutMs: job.timeoutMs,
           image: job.image,
+          resourceClass: job.resourceClass,
           projectId: input.projectId,
           secrets: job.secrets,
+          ...(job.artifacts ? { artifacts: job.artifacts } : {}),
+          ...(job.needs.length > 0 ? { needs: job.needs } : {}),
         },
         { leaseMs },
       );
@@ -103,9 +106,11 @@ export async function jobWorkflow(input: JobInput): Promise<JobResult> {
       if (
         code === FailureCodes.SECRET_NOT_FOUND ||
         code === FailureCodes.SECRET_ACCESS_DENIED ||
-        code === FailureCodes.QUOTA_UNSATISFIABLE
+        code === FailureCodes.QUOTA_UNSATISFIABLE ||
+        code === FailureCodes.ARTIFACT_INVALID
       ) {
-        // The job asks for something that cannot exist (a secret, a runner): final, whatever the attempt.
+        // The job asks for something that cannot exist (a secret, a runner, a file outside its
+        // workspace): final, whatever the attempt.
         return {
           status: 'failed',
           attempt,

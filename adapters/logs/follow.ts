@@ -96,7 +96,8 @@ export async function* followLog(options: FollowOptions): AsyncIterable<FollowEv
       }
       head++;
       if ('lastSeq' in item) {
-        yield { type: 'end', lastSeq: item.lastSeq };
+        // An end published on behalf of a lost runner cannot know its last seq (it says 0).
+        yield { type: 'end', lastSeq: Math.max(item.lastSeq, next - 1) };
         return;
       }
       if (item.seq < next) continue;

@@ -161,6 +161,7 @@ function compileJob(
   if (image) job.image = substitute(image.text);
   if (expansion.combination) job.matrix = expansion.combination;
   if (spec.condition) job.condition = spec.condition.text;
+  if (spec.artifacts) job.artifacts = { ...spec.artifacts, paths: spec.artifacts.paths.map(substitute) };
   return job;
 }
 

@@ -1,3 +1,4 @@
+import { readArtifacts } from './artifacts.ts';
 import { parseExpression } from './expression.ts';
 import { checkKeys, field, kindOf, readEnv, readNonEmptyText, readRetries, readTimeout } from './fields.ts';
 import { combinationCount, MATRIX_LIMIT, MATRIX_NAME, type MatrixVariable } from './matrix.ts';
@@ -22,6 +23,7 @@ const JOB_KEYS = [
   'runs-on',
   'priority',
   'secrets',
+  'artifacts',
 ] as const;
 const STEP_KEYS = ['name', 'run', 'env'] as const;
 
@@ -81,6 +83,8 @@ export function readJob(entry: MapEntry, problems: ProblemCollector): ReadJob {
   if (priority) job.priority = readPriority(priority.value, id, problems);
   const secrets = field(node, 'secrets');
   if (secrets) job.secrets = readSecretNames(secrets.value, id, problems);
+  const artifacts = field(node, 'artifacts');
+  if (artifacts) job.artifacts = readArtifacts(artifacts.value, id, problems);
   let matrixBroken = false;
   const matrix = field(node, 'matrix');
   if (matrix) {

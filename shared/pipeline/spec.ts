@@ -2,6 +2,7 @@ import type { Expr } from './expression.ts';
 import type { MatrixVariable } from './matrix.ts';
 import type { ScalarNode } from './parse.ts';
 import type { Priority } from './placement.ts';
+import type { ArtifactsSpec } from './types.ts';
 import type { Position } from './problem.ts';
 
 /**
@@ -60,6 +61,7 @@ export interface JobSpec {
   labels?: string[];
   priority?: Priority;
   secrets?: string[];
+  artifacts?: ArtifactsSpec;
 }
 
 export interface DefaultsSpec {

@@ -49,6 +49,20 @@ export interface CompiledJob {
   priority?: 'high' | 'normal' | 'low';
   /** Names of project secrets exposed to the job as environment variables (`secrets:`). */
   secrets: string[];
+  /** Files the job keeps after its steps (`artifacts:`); absent when it keeps none. */
+  artifacts?: ArtifactsSpec;
+}
+
+/** When a job's artifacts are kept, as in GitLab CI. */
+export type ArtifactWhen = 'on_success' | 'on_failure' | 'always';
+
+/** A job's `artifacts:`: workspace-relative globs (matrix substituted) and how long to keep them. */
+export interface ArtifactsSpec {
+  paths: string[];
+  /** @default on_success */
+  when: ArtifactWhen;
+  /** `expire_in` in milliseconds; `null` for `never`; absent: the installation's default. */
+  expireInMs?: number | null;
 }
 
 /** A compiled pipeline: jobs in a topological order (every job after all of its needs). */

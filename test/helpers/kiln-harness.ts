@@ -5,7 +5,12 @@ import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
 import { inject } from 'vitest';
+import { ArtifactStore } from '../../adapters/artifacts/artifact-store.ts';
 import { FileLogStore } from '../../adapters/logs/file-logs.ts';
+import type { LogFollower } from '../../adapters/logs/follow.ts';
+import type { LogStore } from '../../adapters/logs/port.ts';
+import { DirObjectStore } from '../../adapters/objects/dir-object-store.ts';
+import type { ObjectStore } from '../../adapters/objects/port.ts';
 import { createPgProjectionStore } from '../../adapters/projections/pg-store.ts';
 import { createPGliteProjectionStore } from '../../adapters/projections/pglite-store.ts';
 import type { Project } from '../../adapters/projects/port.ts';
@@ -48,6 +53,10 @@ export interface HarnessOptions {
   webhookRatePerMinute?: number;
   /** A secret store of the test's own (e.g. Vault); an encrypted file under the data directory otherwise. */
   secrets?: SecretStoreAdapter;
+  /** Where artifacts go (e.g. an S3 store on MinIO); a directory under the data directory otherwise. */
+  objects?: ObjectStore;
+  /** The API's log readers (e.g. the archive and the Kafka tail); the NDJSON files otherwise. */
+  logs?: { store: LogStore; follow: LogFollower };
 }
 
 /**
@@ -95,7 +104,10 @@ export async function startHarness(options: HarnessOptions = {}) {
     logsDir: dirs.logs,
   });
   const runner = options.wrapRunner ? options.wrapRunner(realRunner) : realRunner;
-  const logs = new FileLogStore({ logsDir: dirs.logs });
+  const logs: LogStore = options.logs?.store ?? new FileLogStore({ logsDir: dirs.logs });
+  const artifacts = new ArtifactStore({
+    objects: options.objects ?? new DirObjectStore({ root: dirs.objects }),
+  });
 
   let nativeConnection: NativeConnection | undefined;
   let workers: Worker[] = [];
@@ -108,7 +120,7 @@ export async function startHarness(options: HarnessOptions = {}) {
       orchestratorTaskQueue: taskQueues.orchestrator,
       runnerTaskQueue: taskQueues.runner,
       workflowBundle: { codePath: inject('workflowBundlePath') },
-      ports: { vcs, runner, store, secrets, quota, notifier: createTemporalNotifier(client) },
+      ports: { vcs, runner, store, secrets, quota, artifacts, notifier: createTemporalNotifier(client) },
     });
     running = workers.map((w) => w.run());
   }
@@ -117,12 +129,14 @@ export async function startHarness(options: HarnessOptions = {}) {
   const app = createApp({
     builds,
     logs,
+    follow: options.logs?.follow,
     projects,
     store,
     secrets,
     quota,
     rateLimiter,
     webhookRatePerMinute: options.webhookRatePerMinute ?? 600,
+    artifacts,
     apiToken: API_TOKEN,
     checkTemporal: async () => {
       await connection.workflowService.getSystemInfo({});
@@ -153,6 +167,7 @@ export async function startHarness(options: HarnessOptions = {}) {
     rateLimiter,
     runner: realRunner,
     logs,
+    artifacts,
     dirs,
     dataDir,
     address,

@@ -139,6 +139,9 @@ function k8sObjects(): { file: string; object: K8sObject }[] {
   });
 }
 
+/** Kinds without a namespace. */
+const CLUSTER_SCOPED_KINDS = new Set(['Namespace', 'RuntimeClass']);
+
 describe('infra/k8s', () => {
   const objects = k8sObjects();
   const kustomization = parse(readFileSync(join(k8sDir, 'kustomization.yaml'), 'utf8')) as {
@@ -161,7 +164,7 @@ describe('infra/k8s', () => {
       expect(object.apiVersion, JSON.stringify(object.metadata)).toBeTruthy();
       expect(object.kind).toBeTruthy();
       expect(object.metadata?.name).toMatch(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/);
-      if (object.kind !== 'Namespace')
+      if (!CLUSTER_SCOPED_KINDS.has(object.kind ?? ''))
         expect(['kiln-system', 'kiln-runners']).toContain(object.metadata?.namespace);
     }
     const namespaces = resources.filter((o) => o.kind === 'Namespace').map((o) => o.metadata?.name);
@@ -177,10 +180,11 @@ describe('infra/k8s', () => {
     }
   });
 
-  it('runs the API and both workers from the Kiln image with consistent selectors', () => {
+  it('runs the API, both workers and the log archiver from the Kiln image with consistent selectors', () => {
     const deployments = resources.filter((o) => o.kind === 'Deployment');
     expect(deployments.map((d) => d.metadata?.name).sort()).toEqual([
       'kiln-api',
+      'kiln-log-archiver',
       'kiln-orchestrator-worker',
       'kiln-runner-worker',
     ]);

@@ -29,6 +29,8 @@ async function startWorkerProcess(): Promise<ChildProcess> {
       KILN_RUNNER_TASK_QUEUE: kiln.taskQueues.runner,
       KILN_DATA_DIR: kiln.dataDir,
       KILN_LOG_LEVEL: 'warn',
+      // The job appends to a marker file in the data directory, which sandboxed steps cannot see.
+      KILN_RUNNER_ISOLATION: 'none',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

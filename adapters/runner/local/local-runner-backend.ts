@@ -21,8 +21,10 @@ import {
   type LogDestination,
   type RunnerState,
 } from './state.ts';
+import { writeSandboxSettings, type IsolationMode, type SandboxSettings } from './sandbox.ts';
 import { spawnSupervisor } from './supervisor-process.ts';
 import { WarmPool } from './warm-pool.ts';
+import { adoptStagedInputs, LocalWorkspaceFiles, removeStagedInputs } from './workspace-files.ts';
 
 /** Safety net next to `fs.watch`, which may miss events on some file systems. */
 const FALLBACK_CHECK_MS = 1_000;
@@ -63,6 +65,13 @@ export interface LocalRunnerBackendOptions {
    * @default 600_000
    */
   warmIdleMs?: number;
+  /**
+   * How each step is isolated (see `sandbox.ts`). Resolve it with `probeIsolation` first: the
+   * backend trusts the mode to work. `hiddenPaths` adds host paths the steps must not see to those
+   * of the backend itself (runners, mirrors, logs), e.g. the data directory and the secret store.
+   * @default { mode: 'none' }
+   */
+  isolation?: { mode: IsolationMode; hiddenPaths?: string[] };
 }
 
 /**
@@ -78,6 +87,9 @@ export class LocalRunnerBackend implements RunnerBackend {
   readonly #logDestination: LogDestination;
   readonly #staleMs: number;
   readonly #pool: WarmPool;
+  readonly #sandbox: SandboxSettings;
+  /** Artifacts: inputs staged before `start`, outputs matched by the supervisor after the steps. */
+  readonly workspaceFiles: LocalWorkspaceFiles;
 
   constructor(options: LocalRunnerBackendOptions) {
     this.#runnersDir = resolvePath(options.runnersDir);
@@ -85,12 +97,22 @@ export class LocalRunnerBackend implements RunnerBackend {
     this.#logsDir = resolvePath(options.logsDir);
     this.#logDestination = options.logDestination ?? { kind: 'file' };
     this.#staleMs = options.heartbeatStaleMs ?? 15_000;
+    this.#sandbox = {
+      mode: options.isolation?.mode ?? 'none',
+      hiddenPaths: [
+        this.#runnersDir,
+        this.#mirrorsDir,
+        this.#logsDir,
+        ...(options.isolation?.hiddenPaths ?? []).map((path) => resolvePath(path)),
+      ],
+    };
     this.#pool = new WarmPool({
       runnersDir: this.#runnersDir,
       size: options.warmSupervisors ?? 1,
       idleMs: options.warmIdleMs ?? 600_000,
     });
     this.#pool.refill();
+    this.workspaceFiles = new LocalWorkspaceFiles(this.#runnersDir, (runnerId) => this.runnerDir(runnerId));
   }
 
   /** Directory of one runner. Names starting with a dot are the backend's own (the pool). */
@@ -113,9 +135,11 @@ export class LocalRunnerBackend implements RunnerBackend {
     const files = runnerFiles(dir);
     try {
       await writeFileAtomic(files.spec, JSON.stringify(spec, null, 2));
+      await adoptStagedInputs(this.#runnersDir, spec.runnerId, dir);
       if (this.#logDestination.kind !== 'file') {
         await writeFileAtomic(files.logDestination, JSON.stringify(this.#logDestination));
       }
+      if (this.#sandbox.mode !== 'none') await writeSandboxSettings(dir, this.#sandbox);
       const assignment = { runnerDir: dir, mirrorsDir: this.#mirrorsDir, logsDir: this.#logsDir };
       const pid =
         (await this.#pool.claim(assignment).catch(() => undefined)) ??
@@ -238,6 +262,7 @@ export class LocalRunnerBackend implements RunnerBackend {
 
   async destroy(runnerId: string): Promise<void> {
     const dir = this.runnerDir(runnerId);
+    await removeStagedInputs(this.#runnersDir, runnerId);
     if (!(await exists(dir))) return;
     await this.cancel(runnerId);
     await rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });

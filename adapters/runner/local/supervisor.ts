@@ -12,6 +12,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { constants } from 'node:os';
+import { join } from 'node:path';
 import { FailureCodes, KilnError } from '../../../shared/errors.ts';
 import type { CompiledStep } from '../../../shared/pipeline/types.ts';
 import { createFileLogSinkFactory } from '../../logs/file-logs.ts';
@@ -21,8 +22,10 @@ import { GitVcs } from '../../vcs/git-vcs.ts';
 import type { RunnerOutcome, RunnerSpec } from '../port.ts';
 import { awaitClaim, leaveEntry, removeEntry, type Assignment } from './pool-entry.ts';
 import { terminateGroups } from './processes.ts';
+import { readSandboxSettings, stepLaunch, type SandboxSettings } from './sandbox.ts';
 import { readState, runnerFiles, writeStateSync, type LogDestination, type RunnerState } from './state.ts';
 import { createLineSplitter, formatDuration, stepEnv } from './step-io.ts';
+import { collectOutputs, placeStagedInputs } from './workspace-files.ts';
 
 const HEARTBEAT_MS = 2_000;
 /** Between SIGTERM and SIGKILL when a step is stopped (timeout, cancel). */
@@ -115,6 +118,9 @@ class Supervisor {
   #state: RunnerState;
   #heartbeat: NodeJS.Timeout | undefined;
   #child: ChildProcess | undefined;
+  /** How the steps are isolated (`sandbox.ts`), as the backend wrote it next to the spec. */
+  readonly #sandbox: SandboxSettings;
+  #stepIndex = 0;
   #stopReason: 'timeout' | 'cancel' | undefined;
 
   constructor(dir: string, spec: RunnerSpec, mirrorsDir: string, sink: OpenedSink) {
@@ -123,6 +129,7 @@ class Supervisor {
     this.#files = runnerFiles(dir);
     this.#vcs = new GitVcs({ mirrorsDir });
     this.#log = new LineLogger(sink, spec);
+    this.#sandbox = readSandboxSettings(dir);
     this.#state = { phase: 'checkout', pid: process.pid, pgids: [], heartbeatAt: Date.now() };
   }
 
@@ -134,7 +141,9 @@ class Supervisor {
     try {
       if (!(await this.#checkout())) return;
       if (this.#stopReason === 'cancel') return await this.#finish({ cancelled: true });
-      await this.#finish(await this.#runSteps());
+      const end = await this.#runSteps();
+      const emit = (text: string) => this.#log.emit('system', text);
+      await this.#finish(await collectOutputs(this.#dir, this.#files.workspace, this.#spec, end, emit));
     } catch (err) {
       console.error('supervisor failed:', err);
       const message = `the supervisor of runner ${this.#spec.runnerId} failed: ${String(err)}`;
@@ -151,6 +160,8 @@ class Supervisor {
         mkdir(this.#files.tmp, { recursive: true }),
         this.#vcs.checkout(cloneUrl, sha, this.#files.workspace),
       ]);
+      // Artifacts of the jobs this one needs, after the checkout and before the first step.
+      await placeStagedInputs(this.#dir, this.#files.workspace, (text) => this.#log.emit('system', text));
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       const code = err instanceof KilnError ? err.code : FailureCodes.CHECKOUT_FAILED;
@@ -191,14 +202,26 @@ class Supervisor {
     return { outcome: { status: 'succeeded', exitCode: 0 } };
   }
 
-  /** Runs one step in its own process group; resolves when its shell exited. */
+  /**
+   * Runs one step in its own process group, inside the runner's sandbox; resolves when its shell
+   * (or the sandbox around it) exited.
+   */
   async #runStep(step: CompiledStep): Promise<{ exitCode: number; ms: number }> {
     this.#log.emit('system', `▶ step: ${step.name}`);
     const started = Date.now();
     const workspace = this.#files.workspace;
-    const child = spawn('sh', ['-e', '-c', step.run], {
+    const gitObjects = join(this.#vcs.mirrorPath(this.#spec.checkout.cloneUrl), 'objects');
+    const dirs = { runnerDir: this.#dir, workspace, tmp: this.#files.tmp, readOnly: [gitObjects] };
+    const env = stepEnv(this.#spec, step, dirs, process.env);
+    const launch = await stepLaunch(this.#sandbox, dirs, this.#stepIndex++, step.run, env);
+    // Stopped while the sandbox was being prepared: the step never starts.
+    if (this.#stopReason !== undefined) {
+      await launch.cleanup();
+      return { exitCode: 128 + constants.signals.SIGTERM, ms: Date.now() - started };
+    }
+    const child = spawn(launch.command, launch.args, {
       cwd: workspace,
-      env: stepEnv(this.#spec, step, { workspace, tmp: this.#files.tmp }, process.env),
+      env: launch.env,
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -222,6 +245,7 @@ class Supervisor {
     const exitCode = await exited;
     this.#child = undefined;
     await Promise.race([Promise.all(drained), new Promise((resolve) => setTimeout(resolve, DRAIN_MS))]);
+    await launch.cleanup();
     return { exitCode, ms: Date.now() - started };
   }
 
