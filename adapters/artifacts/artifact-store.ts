@@ -1,4 +1,5 @@
 import { pipeline, type Readable } from 'node:stream';
+import { FailureCodes, KilnError } from '../../shared/errors.ts';
 import type { GetOptions, ObjectBody, ObjectStore } from '../objects/port.ts';
 import { digestStream, verifyingStream } from './hashing.ts';
 import {
@@ -122,7 +123,13 @@ export class ArtifactStore {
   /** A whole file's content, checked against its hash while it flows. */
   async openVerified(file: ArtifactFile): Promise<Readable> {
     const object = await this.openBlob(file);
-    if (object === undefined) throw new Error(`artifact "${file.path}": blob ${file.sha256} is missing`);
+    if (object === undefined) {
+      // Gone for good (deleted, or its store lost it): another attempt would fail the same way.
+      throw new KilnError(
+        FailureCodes.ARTIFACT_INVALID,
+        `artifact "${file.path}": blob ${file.sha256} is no longer in the object store`,
+      );
+    }
     return pipeline(object.body, verifyingStream(file, `artifact "${file.path}"`), noop);
   }
 

@@ -5,6 +5,7 @@ import type { ArtifactStore } from '../../adapters/artifacts/artifact-store.ts';
 import type { ArtifactFile, ArtifactManifest } from '../../adapters/artifacts/manifest.ts';
 import { RangeNotSatisfiableError } from '../../adapters/objects/port.ts';
 import { InvalidInputError } from '../../shared/errors.ts';
+import { isValidBuildId } from '../../shared/ids.ts';
 import type { BuildService } from '../build-service.ts';
 import { parseRangeHeader } from './byte-range.ts';
 
@@ -94,6 +95,12 @@ async function manifestsOf(
       cause: { code: 'NOT_CONFIGURED' },
     });
   }
+  // An id that cannot be a key segment (`..`, `a/b`) names no build: answer as for any unknown one
+  // (the lookup throws NotFoundError) instead of letting the key check below fail the request.
+  if (!isValidBuildId(buildId)) {
+    await deps.builds.get(buildId);
+    throw notFound(`build "${buildId}" not found`);
+  }
   const manifests = await deps.artifacts.manifests(buildId).catch((err: unknown) => {
     // A manifest that does not parse is the server's problem, not the request's.
     if (err instanceof InvalidInputError) {
@@ -116,13 +123,24 @@ async function serveFile(
     etag,
     'accept-ranges': 'bytes',
     'cache-control': 'private, max-age=0, must-revalidate',
-    'content-disposition': `attachment; filename="${basename(file.path).replace(/["\\]/g, '_')}"`,
+    'content-disposition': contentDisposition(basename(file.path)),
     'content-type': 'application/octet-stream',
   };
   if (matchesEtag(c.req.header('if-none-match'), etag)) return new Response(null, { status: 304, headers });
-  const range = parseRangeHeader(c.req.header('range'), file.size);
+  // A resumed download names the content it started with in If-Range; when a retried job has
+  // since replaced the file, the client gets the whole new file rather than a splice of two.
+  const ifRange = c.req.header('if-range');
+  const rangeHeader = ifRange === undefined || ifRange.trim() === etag ? c.req.header('range') : undefined;
+  const range = parseRangeHeader(rangeHeader, file.size);
   if (range === 'unsatisfiable') {
     return rangeNotSatisfiable(file, headers);
+  }
+  if (c.req.method === 'HEAD') {
+    // Hono answers HEAD through this GET handler and drops the body unread: open nothing.
+    const length = range === undefined ? file.size : range.end - range.start + 1;
+    if (range !== undefined) headers['content-range'] = `bytes ${range.start}-${range.end}/${file.size}`;
+    headers['content-length'] = String(length);
+    return new Response(null, { status: range === undefined ? 200 : 206, headers });
   }
   let object;
   try {
@@ -147,6 +165,15 @@ async function serveFile(
   }
   headers['content-length'] = String(file.size);
   return new Response(body, { status: 200, headers });
+}
+
+/**
+ * `attachment` with an ASCII fallback name and the exact UTF-8 name (RFC 6266 / 8187): header
+ * values are bytes, and a raw non-Latin-1 name would make the response fail.
+ */
+function contentDisposition(name: string): string {
+  const fallback = name.replace(/[^\x20-\x7e]|["\\]/g, '_');
+  return `attachment; filename="${fallback}"; filename*=UTF-8''${encodeURIComponent(name)}`;
 }
 
 function rangeNotSatisfiable(file: ArtifactFile, headers: Record<string, string>): Response {

@@ -48,9 +48,9 @@ jobs:
     artifacts: { paths: [same.txt], expire_in: 1s }
   other:
     steps:
-      - run: echo other > same.txt
+      - run: echo other > same.txt && echo accented > 'naïve ✓.txt'
     artifacts:
-      paths: [same.txt]
+      paths: [same.txt, naïve*]
       when: always
   broken:
     steps:
@@ -174,6 +174,33 @@ describe.each([
     const bytes = Buffer.from(await big.arrayBuffer());
     expect(bytes.length).toBe(300_000);
     expect(createHash('sha256').update(bytes).digest('hex')).toBe(blob.sha256);
+  });
+
+  it('answers HEAD without a body, honours If-Range and names non-ASCII files safely', async () => {
+    const out = listing.find((a) => a.path === 'dist/sub/out.txt')!;
+    const head = await kiln.api(out.url, { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    expect(head.headers.get('content-length')).toBe('15');
+    expect(head.headers.get('etag')).toBe(`"${out.sha256}"`);
+    const headPart = await kiln.api(out.url, { method: 'HEAD', headers: { range: 'bytes=6-13' } });
+    expect(headPart.status).toBe(206);
+    expect(headPart.headers.get('content-range')).toBe('bytes 6-13/15');
+
+    // Resuming against the content it started with: the range; against older content: the whole file.
+    const same = await kiln.api(out.url, { headers: { range: 'bytes=6-13', 'if-range': `"${out.sha256}"` } });
+    expect(same.status).toBe(206);
+    expect(await same.text()).toBe('artifact');
+    const changed = await kiln.api(out.url, { headers: { range: 'bytes=6-13', 'if-range': '"0000"' } });
+    expect(changed.status).toBe(200);
+    expect(await changed.text()).toBe('hello artifact\n');
+
+    const accented = listing.find((a) => a.path === 'naïve ✓.txt')!;
+    const res = await kiln.api(accented.url);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-disposition')).toBe(
+      `attachment; filename="na_ve _.txt"; filename*=UTF-8''${encodeURIComponent('naïve ✓.txt')}`,
+    );
+    expect(await res.text()).toBe('accented\n');
   });
 
   it('answers 404 naming the unknown build, path or job, 409 for an ambiguous path and 410 once expired', async () => {
