@@ -91,6 +91,13 @@ export class ArtifactStore {
       entries.push(entry);
       if (fresh) uploaded++;
     }
+    // A long publish can leave its first blobs older than the refresh age, unreferenced until the
+    // manifest lands: write those again (`putFile` rewrites an old blob) so none can be collected.
+    for (const [index, entry] of entries.entries()) {
+      const info = await this.objects.head(blobKey(entry.sha256));
+      if (info !== undefined && Date.now() - info.lastModified.getTime() < this.refreshAfterMs) continue;
+      await this.putFile(files[index]!);
+    }
     const expireMs = target.expireInMs === undefined ? this.defaultExpireMs : target.expireInMs;
     const manifest: ArtifactManifest = {
       version: 1,
