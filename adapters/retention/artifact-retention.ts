@@ -53,12 +53,13 @@ export async function deleteExpiredManifests(
 /**
  * Deletes the blobs (`artifacts/sha256/<hex>`) that no manifest names and that were last written
  * before `modifiedBefore`. First every manifest is read (expired ones too, should one be left:
- * the expiry sweep decides those); then the blobs are walked in pages. The age check keeps a blob
- * whose upload is under way, written before the manifest that will name it. An unreadable
- * manifest protects every SHA-256 its text contains, so a damaged file never frees live blobs.
- * An upload that finds its blob already stored reuses it only while it is younger than half the
- * grace period (`ArtifactStore.refreshAfterMs`) and rewrites it otherwise, so a blob about to be
- * named by a new manifest is never old enough to be collected here.
+ * the expiry sweep decides those), reporting progress every page without moving the resume point;
+ * then the blobs are walked in pages. The age check keeps a blob whose upload is under way, written
+ * before the manifest that will name it. An unreadable manifest protects every SHA-256 its text
+ * contains, so a damaged file never frees live blobs. An upload that finds its blob already stored
+ * reuses it only while it is younger than half the grace period (`ArtifactStore.refreshAfterMs`)
+ * and rewrites it otherwise, so a blob about to be named by a new manifest is never old enough to be
+ * collected here.
  */
 export async function collectUnreferencedBlobs(
   store: ObjectStore,
@@ -67,8 +68,11 @@ export async function collectUnreferencedBlobs(
 ): Promise<SweepCounts> {
   const pageSize = options.pageSize ?? 500;
   const counts: SweepCounts = { ...zeroCounts(), ...options.resume?.counts };
-  const referenced = await referencedBlobs(store);
   let after = options.resume?.after;
+  // Reading the manifests reports the unchanged resume point: only blob keys move `after`.
+  const referenced = await referencedBlobs(store, pageSize, () =>
+    options.onProgress?.({ after, counts: { ...counts } }),
+  );
   let candidates: { key: string; size: number }[] = [];
   let examined = 0;
   const flush = async (last: string | undefined): Promise<void> => {
@@ -92,14 +96,23 @@ export async function collectUnreferencedBlobs(
   return counts;
 }
 
-/** The SHA-256 of every file any manifest names. */
-async function referencedBlobs(store: ObjectStore): Promise<Set<string>> {
+/**
+ * The SHA-256 of every file any manifest names. Calls `onPage` after every `pageSize` manifests
+ * read, so that a long read keeps heartbeating (and stops there when cancelled).
+ */
+async function referencedBlobs(
+  store: ObjectStore,
+  pageSize: number,
+  onPage: () => void,
+): Promise<Set<string>> {
   const referenced = new Set<string>();
+  let manifestsRead = 0;
   for await (const { key } of store.list(MANIFESTS_PREFIX)) {
     if (!key.endsWith('.json')) continue;
     const read = await readReferences(store, key);
     if (read.manifest !== undefined) for (const file of read.manifest.files) referenced.add(file.sha256);
     else for (const hex of read.text?.match(/[0-9a-f]{64}/g) ?? []) referenced.add(hex);
+    if (++manifestsRead % pageSize === 0) onPage();
   }
   return referenced;
 }

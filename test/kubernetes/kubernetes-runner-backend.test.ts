@@ -111,6 +111,26 @@ describe('Kubernetes runner backend on a real API server', () => {
     await backend.destroy(s.runnerId);
   });
 
+  it('starts no second pod for a runner whose pod is gone, and reports it RUNNER_LOST', async () => {
+    const backend = k.backend({ extraLabels: { 'kiln.dev/fake-hold': 'true' } }, { missingPodMs: 500 });
+    const s = spec();
+    await backend.start(s);
+    await until(async () => ((await k.pods(`kiln.dev/build=${s.buildId}`)).length === 1 ? true : undefined));
+    await k.core.deleteNamespacedPod({
+      namespace: k.namespace,
+      name: podName(s.runnerId),
+      gracePeriodSeconds: 0,
+    });
+    await until(async () => ((await k.pods(`kiln.dev/build=${s.buildId}`)).length === 0 ? true : undefined));
+    // A retried start (its first run went on unwatched): the Secret says it ran; no step runs again.
+    await backend.start(s);
+    await k.backend().start(s);
+    expect(await k.pods(`kiln.dev/build=${s.buildId}`)).toEqual([]);
+    expect(await codeOf(backend.wait(s.runnerId, {}))).toBe('RUNNER_LOST');
+    expect(await k.pods(`kiln.dev/build=${s.buildId}`)).toEqual([]);
+    await backend.destroy(s.runnerId);
+  });
+
   it('cancels: the pod goes away and a waiter reports CANCELLED', async () => {
     const backend = k.backend({ extraLabels: { 'kiln.dev/fake-hold': 'true' } });
     const s = spec();

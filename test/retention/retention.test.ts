@@ -6,7 +6,12 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ArtifactStore } from '../../adapters/artifacts/artifact-store.ts';
-import { blobKey, manifestKey as artifactManifestKey } from '../../adapters/artifacts/manifest.ts';
+import {
+  BLOBS_PREFIX,
+  blobKey,
+  manifestKey as artifactManifestKey,
+  MANIFESTS_PREFIX,
+} from '../../adapters/artifacts/manifest.ts';
 import { ArchivedLogStore } from '../../adapters/logs/archived-log-store.ts';
 import {
   chunkKey,
@@ -18,6 +23,7 @@ import type { LogTarget } from '../../adapters/logs/port.ts';
 import { DirObjectStore } from '../../adapters/objects/dir-object-store.ts';
 import type { ObjectStore } from '../../adapters/objects/port.ts';
 import { S3ObjectStore } from '../../adapters/objects/s3-object-store.ts';
+import { collectUnreferencedBlobs } from '../../adapters/retention/artifact-retention.ts';
 import { deleteExpiredLogs } from '../../adapters/retention/log-retention.ts';
 import type { SweepProgress } from '../../adapters/retention/sweep.ts';
 import { startS3, type RunningS3 } from '../../infra/dev/minio.ts';
@@ -237,6 +243,45 @@ describe.each(stores)('retention on the %s', (_name, open) => {
       expect(await keys(objects, `logs/${unfinished.buildId}/`)).toEqual([]);
     }
   }, 120_000);
+
+  it('reports progress while reading many manifests, without moving the resume point', async () => {
+    const { objects } = store;
+    for (const i of [1, 2, 3, 4, 5])
+      await artifacts.publish({ buildId: `b-many-${i}`, jobKey: 'build', attempt: 1, expireInMs: DAY }, [
+        file('own.txt', `file of build ${i}`),
+      ]);
+    const manifests = (await keys(objects, MANIFESTS_PREFIX)).filter((k) => k.endsWith('.json')).length;
+    const unnamed = blobKey(sha256Of('named by no manifest'));
+    await objects.put(unnamed, Buffer.from('named by no manifest'));
+    await new Promise((r) => setTimeout(r, 1_200));
+    const cutOff = new Date(Date.now() - 1_000);
+
+    // Cancelled while reading the manifests: it stops there, before deleting anything.
+    const seen: SweepProgress[] = [];
+    await expect(
+      collectUnreferencedBlobs(objects, cutOff, {
+        pageSize: 2,
+        onProgress: (progress) => {
+          seen.push(progress);
+          throw new Error('cancelled');
+        },
+      }),
+    ).rejects.toThrow('cancelled');
+    expect(seen).toEqual([{ after: undefined, counts: { deleted: 0, bytes: 0 } }]);
+    expect(await objects.head(unnamed)).toBeDefined();
+
+    // Resumed past every blob: one report per page of manifests, each with the resume point as it was.
+    const resume = { after: `${BLOBS_PREFIX}${'f'.repeat(64)}`, counts: { deleted: 3, bytes: 30 } };
+    seen.length = 0;
+    const counts = await collectUnreferencedBlobs(objects, cutOff, {
+      pageSize: 2,
+      resume,
+      onProgress: (progress) => seen.push(progress),
+    });
+    expect(counts).toEqual(resume.counts);
+    expect(seen).toEqual(Array(Math.floor(manifests / 2) + 1).fill(resume));
+    expect(await objects.head(unnamed)).toBeDefined();
+  }, 60_000);
 
   it('resumes a sweep cut short after a page without deleting anything else', async () => {
     const { objects } = store;

@@ -73,12 +73,21 @@ export class KubernetesRunnerBackend implements RunnerBackend {
     return this.#settings.namespace;
   }
 
-  /** Creates the Secret, then the pod. Either existing already (409) is the same runner: nothing more. */
+  /**
+   * Creates the Secret, then the pod. The Secret is the point that makes a start happen once: if
+   * it exists already (409), this runner was started before and nothing more is created — not
+   * even a pod that is missing, since that pod may have run (and been deleted or lost with its
+   * node) and must not run its steps a second time; `wait` reports it as lost. A start that died
+   * between the two (or whose pod creation failed and was retried) thus leaves a Secret without a
+   * pod: `wait` reports RUNNER_LOST after `missingPodMs`, and the job is retried as a new attempt.
+   * A pod that exists already (409) is the same runner, created by a concurrent start.
+   */
   async start(spec: RunnerSpec): Promise<void> {
     const pod = buildRunnerPod(spec, this.#settings, new Date());
     const secret = buildRunnerSecret(spec, this.#settings);
     const ns = this.#settings.namespace;
-    await this.#create('Secret', () => this.#api.createSecret(ns, secret), spec.runnerId);
+    const created = await this.#create('Secret', () => this.#api.createSecret(ns, secret), spec.runnerId);
+    if (!created) return;
     await this.#create('pod', () => this.#api.createPod(ns, pod), spec.runnerId);
   }
 
@@ -324,12 +333,14 @@ export class KubernetesRunnerBackend implements RunnerBackend {
     throw new InfrastructureError(FailureCodes.RUNNER_LOST, `runner ${runnerId} is lost: ${what}`);
   }
 
-  async #create(kind: string, create: () => Promise<unknown>, runnerId: string): Promise<void> {
+  /** Creates one object of a runner: true if created, false if it existed already (409). */
+  async #create(kind: string, create: () => Promise<unknown>, runnerId: string): Promise<boolean> {
     try {
       await create();
+      return true;
     } catch (err) {
       const status = statusOf(err);
-      if (status === 409) return; // the same runner, created by an earlier call
+      if (status === 409) return false; // the same runner, created by an earlier call
       // Refused as invalid or forbidden: asking again cannot help, the attempt failed to start.
       if (status !== undefined && status >= 400 && status < 500 && status !== 429) {
         throw new InfrastructureError(
