@@ -163,10 +163,17 @@ export const configSchema = z.object({
   KILN_KUBE_REAPER_MARGIN: durationMs.prefault('60m'),
   /**
    * How the local runner isolates each step: `none`, `bubblewrap` (namespaces, read-only host root,
-   * network shared) or `gvisor` (gVisor container, no network). Unset: bubblewrap when it works on
+   * network as `KILN_RUNNER_NETWORK` says) or `gvisor` (gVisor container, no network). Unset: bubblewrap when it works on
    * this host, else none with a warning. A mode set explicitly but unavailable stops Kiln at start.
    */
   KILN_RUNNER_ISOLATION: z.enum(['none', 'bubblewrap', 'gvisor']).optional(),
+  /**
+   * The network of sandboxed steps: `none` (their own, loopback only) or `host` (shared with the
+   * host under bubblewrap: steps then reach whatever listens on the host's loopback, Kiln's own
+   * services included; gVisor supports `none` only). Without isolation steps have the host's.
+   * @default none
+   */
+  KILN_RUNNER_NETWORK: z.enum(['none', 'host']).default('none'),
   /**
    * Days archived logs are kept after their build was last active; 0 keeps them until deleted by
    * hand. Enforced by the `kiln-retention` schedule. @default 90

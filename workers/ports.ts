@@ -30,7 +30,7 @@ import { GitVcs } from '../adapters/vcs/git-vcs.ts';
 import type { Vcs } from '../adapters/vcs/port.ts';
 import type { KilnConfig } from '../shared/config.ts';
 import { dataDirs } from './data-dirs.ts';
-import { resolveRunnerIsolation } from './runner-isolation.ts';
+import { resolveRunnerSandbox } from './runner-isolation.ts';
 
 export interface KilnPorts {
   vcs: Vcs;
@@ -66,11 +66,14 @@ export async function createPorts(config: KilnConfig): Promise<KilnPorts> {
           logsDir: dirs.logs,
           logDestination: kafka === undefined ? { kind: 'file' } : { kind: 'kafka', ...kafka },
           isolation: {
-            mode: await resolveRunnerIsolation(config),
-            // The whole data directory (secret store, database, every runner) and a key kept elsewhere.
+            ...(await resolveRunnerSandbox(config)),
+            // The whole data directory (secret store, database, every runner), a key kept elsewhere,
+            // the projects file and a kubeconfig (the backend adds the home directory and the like).
             hiddenPaths: [
               dirs.root,
+              config.KILN_PROJECTS_FILE,
               ...(config.KILN_SECRETS_KEY_FILE === undefined ? [] : [config.KILN_SECRETS_KEY_FILE]),
+              ...(config.KILN_KUBECONFIG === undefined ? [] : [config.KILN_KUBECONFIG]),
             ],
           },
         });

@@ -1,5 +1,5 @@
 import { probeIsolation } from '../adapters/runner/local/sandbox-probe.ts';
-import type { IsolationMode } from '../adapters/runner/local/sandbox.ts';
+import type { IsolationMode, RunnerNetwork } from '../adapters/runner/local/sandbox.ts';
 import { ConfigError, type KilnConfig } from '../shared/config.ts';
 
 /**
@@ -30,4 +30,23 @@ export async function resolveRunnerIsolation(
       'fix that, or set KILN_RUNNER_ISOLATION=none to accept it',
   );
   return 'none';
+}
+
+/**
+ * The isolation mode (see `resolveRunnerIsolation`) and the network of the local runner's steps.
+ * gVisor steps get no network: `host` with gVisor is a configuration error rather than a silent
+ * `none`, so a pipeline that needs the network fails at start, not in its first job.
+ */
+export async function resolveRunnerSandbox(
+  config: Pick<KilnConfig, 'KILN_RUNNER_ISOLATION' | 'KILN_RUNNER_NETWORK'>,
+  warn?: (line: string) => void,
+): Promise<{ mode: IsolationMode; network: RunnerNetwork }> {
+  const network = config.KILN_RUNNER_NETWORK;
+  if (config.KILN_RUNNER_ISOLATION === 'gvisor' && network === 'host') {
+    throw new ConfigError(
+      'KILN_RUNNER_NETWORK',
+      'host is not supported with KILN_RUNNER_ISOLATION=gvisor (gVisor steps have no network); use none, or bubblewrap isolation',
+    );
+  }
+  return { mode: await resolveRunnerIsolation(config, warn), network };
 }

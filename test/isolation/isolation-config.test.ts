@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { probeIsolation } from '../../adapters/runner/local/sandbox-probe.ts';
 import { ConfigError, loadConfig } from '../../shared/config.ts';
-import { resolveRunnerIsolation } from '../../workers/runner-isolation.ts';
+import { resolveRunnerIsolation, resolveRunnerSandbox } from '../../workers/runner-isolation.ts';
 
 /** Why a mode cannot be tested here: only when its tool is not installed at all. */
 const missing = async (mode: 'bubblewrap' | 'gvisor') => {
@@ -83,5 +83,24 @@ describe('KILN_RUNNER_ISOLATION', () => {
       );
     }
     expect(warnings).toEqual([]);
+  });
+
+  it('defaults KILN_RUNNER_NETWORK to none and refuses host with gvisor, naming the variable', async () => {
+    expect(loadConfig({}).KILN_RUNNER_NETWORK).toBe('none');
+    expect(() => loadConfig({ KILN_RUNNER_NETWORK: 'bridge' })).toThrow(/^KILN_RUNNER_NETWORK: /);
+    const attempt = resolveRunnerSandbox(
+      { KILN_RUNNER_ISOLATION: 'gvisor', KILN_RUNNER_NETWORK: 'host' },
+      warn,
+    );
+    await expect(attempt).rejects.toThrow(ConfigError);
+    await expect(attempt).rejects.toThrow(
+      /^KILN_RUNNER_NETWORK: host is not supported with KILN_RUNNER_ISOLATION=gvisor/,
+    );
+    expect(
+      await resolveRunnerSandbox({ KILN_RUNNER_ISOLATION: 'none', KILN_RUNNER_NETWORK: 'host' }, warn),
+    ).toEqual({
+      mode: 'none',
+      network: 'host',
+    });
   });
 });

@@ -1,5 +1,6 @@
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileLogStore } from '../../adapters/logs/file-logs.ts';
@@ -10,6 +11,17 @@ import type { RunnerState } from '../../adapters/runner/local/state.ts';
 import type { RunnerSpec } from '../../adapters/runner/port.ts';
 import { KilnError } from '../../shared/errors.ts';
 import { createOriginRepo, groupMembers, tempDir, until, type OriginRepo } from '../adapters/fixtures.ts';
+
+// The home directory of the user running Kiln, as the backend sees it: a temporary one, so that the
+// tests put files in a home (and `none` jobs write there) without touching a real one.
+const home = mkdtempSync(join(tmpdir(), 'kiln-isolation-home-'));
+const savedHome = process.env.HOME;
+process.env.HOME = home;
+writeFileSync(join(home, 'credentials'), 'a credential kept in the home directory\n', { mode: 0o600 });
+afterAll(() => {
+  process.env.HOME = savedHome;
+  rmSync(home, { recursive: true, force: true });
+});
 
 /** Why a sandbox mode cannot be tested here: only when its tool is not installed at all. */
 async function missingTool(mode: IsolationMode): Promise<string | undefined> {
@@ -130,6 +142,51 @@ describe.each(modes)('local runner isolation: $mode', ({ mode, missing }) => {
       expect(await stdout(spec)).toEqual(sandboxed ? [] : targets.map((path) => `read ${path}`));
     },
   );
+
+  it.skipIf(missing !== undefined)(
+    "cannot read the host's home directory nor its password hashes, and has a home of its own",
+    async () => {
+      const targets = [join(homedir(), 'credentials'), '/etc/shadow'].filter((path) => existsSync(path));
+      const peek = targets.map(
+        (path) => `if cat '${path}' 2>/dev/null | grep -q .; then echo "read ${path}"; fi`,
+      );
+      // HOME is writable, and not the host's.
+      peek.push('echo cached > "$HOME/.cache-file" && cat "$HOME/.cache-file"');
+      peek.push(`if [ "$HOME" = '${homedir()}' ]; then echo 'host home'; fi`);
+      const spec = makeSpec([['peek', peek.join('\n')]]);
+      expect(await run(spec)).toMatchObject({ status: 'succeeded' });
+      // As root `none` reads /etc/shadow; as another user not even that control can.
+      const readable = targets.filter((path) => path !== '/etc/shadow' || process.getuid?.() === 0);
+      expect(await stdout(spec)).toEqual([
+        ...(sandboxed ? [] : readable.map((path) => `read ${path}`)),
+        'cached',
+        ...(sandboxed ? [] : ['host home']),
+      ]);
+      if (!sandboxed) rmSync(join(homedir(), '.cache-file'), { force: true });
+    },
+  );
+
+  it.skipIf(missing !== undefined)("cannot connect to a server on the host's loopback", async () => {
+    let connections = 0;
+    const server: Server = createServer((socket) => {
+      connections += 1;
+      socket.on('error', () => undefined); // the step's shell hangs up without reading
+      socket.end('hello from the host\n');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as { port: number };
+    try {
+      // bash's /dev/tcp: a plain connect(2), with nothing to install.
+      const spec = makeSpec([
+        ['connect', `if bash -c 'exec 3<>/dev/tcp/127.0.0.1/${port}' 2>/dev/null; then echo connected; fi`],
+      ]);
+      expect(await run(spec)).toMatchObject({ status: 'succeeded' });
+      expect(await stdout(spec)).toEqual(sandboxed ? [] : ['connected']);
+      expect(connections).toBe(sandboxed ? 0 : 1);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
 
   it.skipIf(missing !== undefined)('cannot write outside its workspace', async () => {
     const name = `kiln-isolation-${mode}-${process.pid}`;

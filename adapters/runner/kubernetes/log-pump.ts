@@ -59,6 +59,7 @@ export class LogPump {
   #abandoned = false;
   #wake: (() => void) | undefined;
   #abortStream: (() => void) | undefined;
+  #following = false;
   #pending: LogLine[] = [];
   #flushTimer: NodeJS.Timeout | undefined;
   #flushing: Promise<void> = Promise.resolve();
@@ -84,6 +85,9 @@ export class LogPump {
    */
   async finish(graceMs: number): Promise<void> {
     this.#final = true;
+    // A follow stream may outlive its container (some kubelets keep it open): stop following now;
+    // the plain read that comes next takes the rest from the checkpoint, so nothing is lost.
+    if (this.#following) this.#abortStream?.();
     this.#wake?.();
     const timer = setTimeout(() => {
       this.#stopped = true;
@@ -175,7 +179,8 @@ export class LogPump {
   async #read(name: string, cp: ContainerCheckpoint, follow: boolean): Promise<void> {
     const { stream, abort } = await this.#o.source.open(name, { follow, sinceTime: sinceTimeOf(cp.ts) });
     this.#abortStream = abort;
-    if (this.#stopped) abort();
+    this.#following = follow;
+    if (this.#stopped || (follow && this.#final)) abort();
     const seen: { ts?: string; n: number } = { n: 0 };
     let keep = false;
     let lastData = Date.now();
@@ -213,6 +218,7 @@ export class LogPump {
       });
     } finally {
       this.#abortStream = undefined;
+      this.#following = false;
       splitter.end();
     }
   }

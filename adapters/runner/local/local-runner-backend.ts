@@ -21,7 +21,13 @@ import {
   type LogDestination,
   type RunnerState,
 } from './state.ts';
-import { writeSandboxSettings, type IsolationMode, type SandboxSettings } from './sandbox.ts';
+import {
+  hostPrivatePaths,
+  writeSandboxSettings,
+  type IsolationMode,
+  type RunnerNetwork,
+  type SandboxSettings,
+} from './sandbox.ts';
 import { spawnSupervisor } from './supervisor-process.ts';
 import { WarmPool } from './warm-pool.ts';
 import { adoptStagedInputs, LocalWorkspaceFiles, removeStagedInputs } from './workspace-files.ts';
@@ -68,10 +74,12 @@ export interface LocalRunnerBackendOptions {
   /**
    * How each step is isolated (see `sandbox.ts`). Resolve it with `probeIsolation` first: the
    * backend trusts the mode to work. `hiddenPaths` adds host paths the steps must not see to those
-   * of the backend itself (runners, mirrors, logs), e.g. the data directory and the secret store.
-   * @default { mode: 'none' }
+   * of the backend itself (runners, mirrors, logs) and the host's private paths (home directory,
+   * password hashes, mounted secrets), e.g. the data directory and the secret store. `network` is
+   * the sandboxed steps' network (`none` unless `host`; gVisor supports `none` only).
+   * @default { mode: 'none', network: 'none' }
    */
-  isolation?: { mode: IsolationMode; hiddenPaths?: string[] };
+  isolation?: { mode: IsolationMode; hiddenPaths?: string[]; network?: RunnerNetwork };
 }
 
 /**
@@ -103,8 +111,10 @@ export class LocalRunnerBackend implements RunnerBackend {
         this.#runnersDir,
         this.#mirrorsDir,
         this.#logsDir,
+        ...hostPrivatePaths(),
         ...(options.isolation?.hiddenPaths ?? []).map((path) => resolvePath(path)),
       ],
+      network: options.isolation?.network ?? 'none',
     };
     this.#pool = new WarmPool({
       runnersDir: this.#runnersDir,

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { IsolationMode } from './sandbox.ts';
+import type { IsolationMode, RunnerNetwork } from './sandbox.ts';
 import { bubblewrapArgs } from './sandbox-bwrap.ts';
 import { gvisorSpec, runscGlobalArgs } from './sandbox-gvisor.ts';
 
@@ -17,19 +17,22 @@ const PROBE_TIMEOUT_MS = 20_000;
  * of mounts), so a kernel without unprivileged user namespaces, a missing binary or a runtime that
  * needs root shows now rather than in the first job.
  */
-export async function probeIsolation(mode: IsolationMode): Promise<ProbeResult> {
+export async function probeIsolation(
+  mode: IsolationMode,
+  network: RunnerNetwork = 'none',
+): Promise<ProbeResult> {
   if (mode === 'none') return { ok: true };
   const dir = await mkdtemp(join(tmpdir(), 'kiln-isolation-probe-'));
   try {
-    return mode === 'bubblewrap' ? await probeBubblewrap(dir) : await probeGvisor(dir);
+    return mode === 'bubblewrap' ? await probeBubblewrap(dir, network) : await probeGvisor(dir);
   } finally {
     await rm(dir, { recursive: true, force: true }).catch(() => undefined);
   }
 }
 
-async function probeBubblewrap(dir: string): Promise<ProbeResult> {
+async function probeBubblewrap(dir: string, network: RunnerNetwork): Promise<ProbeResult> {
   const failure = await tryRun('bwrap', [
-    ...bubblewrapArgs({ workspace: dir, tmp: dir, readOnly: [] }, [{ path: dir, kind: 'dir' }]),
+    ...bubblewrapArgs({ workspace: dir, tmp: dir, readOnly: [] }, [{ path: dir, kind: 'dir' }], network),
     '--',
     'true',
   ]);

@@ -6,11 +6,13 @@
  * - `bubblewrap`: under `bwrap`, in fresh namespaces, the host root read-only (see `sandbox-bwrap.ts`);
  * - `gvisor`: in a gVisor container (`runsc run`), under gVisor's own kernel (see `sandbox-gvisor.ts`).
  *
- * In both sandboxes only the job's workspace and temporary directory are writable, and Kiln's state
+ * In both sandboxes only the job's workspace and temporary directory are writable, Kiln's state
  * (every runner directory: specs holding secret values, sibling workspaces; mirrors, logs) is
- * hidden behind an empty directory.
+ * hidden behind an empty directory, and so are the host's private paths (see `hostPrivatePaths`).
+ * The network is the sandbox's own (loopback only) unless `host` is asked for.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { bubblewrapLaunch } from './sandbox-bwrap.ts';
 import { gvisorLaunch } from './sandbox-gvisor.ts';
@@ -21,6 +23,12 @@ export type IsolationMode = 'none' | 'bubblewrap' | 'gvisor';
 
 export const ISOLATION_MODES: readonly IsolationMode[] = ['none', 'bubblewrap', 'gvisor'];
 
+/**
+ * The network of a sandboxed step: `none` (its own, loopback only) or `host` (shared with the host,
+ * loopback included; bubblewrap only). Without isolation a step always has the host's.
+ */
+export type RunnerNetwork = 'none' | 'host';
+
 /** What the supervisor of a runner needs to sandbox its steps. */
 export interface SandboxSettings {
   mode: IsolationMode;
@@ -30,6 +38,8 @@ export interface SandboxSettings {
    * are skipped.
    */
   hiddenPaths: string[];
+  /** Missing in settings written before the network was configurable: `none`. */
+  network?: RunnerNetwork;
 }
 
 /** The directories of the job a step may write. */
@@ -76,7 +86,13 @@ export async function stepLaunch(
     case 'none':
       return { command, args, env, cleanup: () => Promise.resolve() };
     case 'bubblewrap':
-      return bubblewrapLaunch({ dirs: visible, hidden, argv: [command, ...args], env });
+      return bubblewrapLaunch({
+        dirs: visible,
+        hidden,
+        network: settings.network ?? 'none',
+        argv: [command, ...args],
+        env,
+      });
     case 'gvisor':
       return gvisorLaunch({ dirs: visible, hidden, argv: [command, ...args], env, index });
   }
@@ -88,17 +104,47 @@ export interface HiddenPath {
   kind: 'dir' | 'file';
 }
 
-/** The hidden paths that exist, parents first (a child hidden after its parent stays hidden). */
+/**
+ * Host paths no step has any business reading, hidden in every sandbox: the home directory of the
+ * user running Kiln (`$HOME` and the account's own, when they differ: SSH keys, cloud credentials,
+ * kubeconfigs), the password hashes (a gVisor step runs as root inside its sandbox, and so does a
+ * bubblewrap step of a Kiln running as root) and the secrets a container runtime mounts.
+ */
+export function hostPrivatePaths(): string[] {
+  const homes = [homedir()];
+  try {
+    homes.push(userInfo().homedir);
+  } catch {
+    // No account entry for this uid (some containers): $HOME is all there is.
+  }
+  return [
+    ...homes,
+    '/etc/shadow',
+    '/etc/shadow-',
+    '/etc/gshadow',
+    '/etc/gshadow-',
+    '/run/secrets',
+    '/var/run/secrets',
+  ];
+}
+
+/**
+ * The hidden paths that exist, at their real paths (a symlink's target is what a step would read;
+ * two names of one directory are hidden once), parents first (a child hidden after its parent stays
+ * hidden). The root itself is never hidden: an account whose home is `/` keeps a usable sandbox.
+ */
 export function presentHiddenPaths(paths: readonly string[]): HiddenPath[] {
-  const present: HiddenPath[] = [];
-  for (const path of [...new Set(paths)].sort((a, b) => a.length - b.length)) {
+  const present = new Map<string, HiddenPath>();
+  for (const requested of paths) {
     try {
-      present.push({ path, kind: statSync(path).isDirectory() ? 'dir' : 'file' });
+      const path = realpathSync(requested);
+      if (path === '/') continue;
+      present.set(path, { path, kind: statSync(path).isDirectory() ? 'dir' : 'file' });
     } catch {
       // Missing on the host: nothing to hide (and a read-only root offers no mount point for it).
     }
   }
-  return present;
+  return [...present.values()].sort((a, b) => a.path.length - b.path.length);
 }
 
 const SETTINGS_FILE = 'sandbox.json';

@@ -212,7 +212,9 @@ class Supervisor {
     const workspace = this.#files.workspace;
     const gitObjects = join(this.#vcs.mirrorPath(this.#spec.checkout.cloneUrl), 'objects');
     const dirs = { runnerDir: this.#dir, workspace, tmp: this.#files.tmp, readOnly: [gitObjects] };
-    const env = stepEnv(this.#spec, step, dirs, process.env);
+    // A sandboxed step cannot see the host's home directory (it is hidden): its own is its tmp.
+    const inherited = this.#sandbox.mode === 'none' ? process.env : { ...process.env, HOME: dirs.tmp };
+    const env = stepEnv(this.#spec, step, dirs, inherited);
     const launch = await stepLaunch(this.#sandbox, dirs, this.#stepIndex++, step.run, env);
     // Stopped while the sandbox was being prepared: the step never starts.
     if (this.#stopReason !== undefined) {
