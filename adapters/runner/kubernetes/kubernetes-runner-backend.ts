@@ -2,6 +2,7 @@ import type { V1Pod, V1Secret } from '@kubernetes/client-node';
 import { FailureCodes, InfrastructureError, KilnError, NotFoundError } from '../../../shared/errors.ts';
 import { createMasker, withMasking } from '../../logs/masker.ts';
 import type { LogSinkFactory, LogTarget } from '../../logs/port.ts';
+import { reportChangesOnly } from '../progress.ts';
 import type { RunnerBackend, RunnerOutcome, RunnerProgress, RunnerSpec } from '../port.ts';
 import { classifyPod, stepNamesOf } from './classify.ts';
 import { messageOf, statusOf, type KubeApi } from './kube-api.ts';
@@ -110,13 +111,7 @@ export class KubernetesRunnerBackend implements RunnerBackend {
       Buffer.from(v, 'base64').toString('utf8'),
     );
 
-    let lastProgress = '';
-    const report = (progress: RunnerProgress) => {
-      const key = JSON.stringify(progress);
-      if (key === lastProgress) return;
-      lastProgress = key;
-      onProgress?.(progress);
-    };
+    const report = reportChangesOnly(onProgress);
 
     return new Promise<RunnerOutcome>((resolve, reject) => {
       let settled = false;

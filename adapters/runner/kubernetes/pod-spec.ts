@@ -8,6 +8,7 @@ import type {
 } from '@kubernetes/client-node';
 import { InvalidInputError } from '../../../shared/errors.ts';
 import { jobWorkflowId } from '../../../shared/ids.ts';
+import { kilnStepVariables } from '../kiln-env.ts';
 import type { RunnerSpec } from '../port.ts';
 import { labelValue, podName, secretName } from './names.ts';
 
@@ -230,21 +231,7 @@ function resourcesOf(spec: RunnerSpec, settings: PodSettings) {
  * same name), then what Kiln sets itself, which a pipeline cannot override — as the local backend.
  */
 function stepEnv(spec: RunnerSpec, env: Record<string, string>, secretKeys: string[]): V1EnvVar[] {
-  const { ref, sha } = spec.checkout;
-  const branch =
-    spec.checkout.branch ?? (ref.startsWith('refs/heads/') ? ref.slice('refs/heads/'.length) : undefined);
-  const tag = ref.startsWith('refs/tags/') ? ref.slice('refs/tags/'.length) : undefined;
-  const kiln: Record<string, string> = {
-    CI: 'true',
-    KILN_BUILD_ID: spec.buildId,
-    KILN_JOB: spec.jobKey,
-    KILN_ATTEMPT: String(spec.attempt),
-    KILN_COMMIT_SHA: sha,
-    KILN_REF: ref,
-    ...(branch === undefined ? {} : { KILN_BRANCH: branch }),
-    ...(tag === undefined ? {} : { KILN_TAG: tag }),
-    KILN_WORKSPACE: WORKSPACE,
-  };
+  const kiln = kilnStepVariables(spec, WORKSPACE);
   const plain: Record<string, string> = { HOME: '/tmp', ...spec.env, ...env };
   const vars: V1EnvVar[] = [];
   for (const [name, value] of Object.entries(plain)) {

@@ -10,6 +10,7 @@ import {
   NotFoundError,
   type FailureCode,
 } from '../../../shared/errors.ts';
+import { reportChangesOnly } from '../progress.ts';
 import type { RunnerBackend, RunnerOutcome, RunnerProgress, RunnerSpec } from '../port.ts';
 import { isProcessAlive, signalProcess, terminateGroups, waitUntil } from './processes.ts';
 import {
@@ -182,13 +183,7 @@ export class LocalRunnerBackend implements RunnerBackend {
     if (!(await exists(dir))) throw new NotFoundError('runner', `no runner ${runnerId}`);
     const { signal, onProgress } = options;
     signal?.throwIfAborted();
-    let lastProgress = '';
-    const report = (progress: RunnerProgress) => {
-      const key = JSON.stringify(progress);
-      if (key === lastProgress) return;
-      lastProgress = key;
-      onProgress?.(progress);
-    };
+    const report = reportChangesOnly(onProgress);
 
     return new Promise<RunnerOutcome>((resolve, reject) => {
       let settled = false;

@@ -1,5 +1,6 @@
 import { StringDecoder } from 'node:string_decoder';
 import type { CompiledStep } from '../../../shared/pipeline/types.ts';
+import { kilnStepVariables } from '../kiln-env.ts';
 import type { RunnerSpec } from '../port.ts';
 
 /** Longer lines are cut into pieces of this many characters, so a line never grows without bound. */
@@ -16,10 +17,6 @@ export function stepEnv(
   dirs: { workspace: string; tmp: string },
   inherited: NodeJS.ProcessEnv,
 ): Record<string, string> {
-  const { ref, sha } = spec.checkout;
-  const branch =
-    spec.checkout.branch ?? (ref.startsWith('refs/heads/') ? ref.slice('refs/heads/'.length) : undefined);
-  const tag = ref.startsWith('refs/tags/') ? ref.slice('refs/tags/'.length) : undefined;
   return {
     PATH: inherited.PATH ?? '/usr/local/bin:/usr/bin:/bin',
     HOME: inherited.HOME ?? dirs.workspace,
@@ -29,15 +26,7 @@ export function stepEnv(
     ...step.env,
     // Declared secrets win over env entries of the same name: the job asked for them by name.
     ...spec.secretEnv,
-    CI: 'true',
-    KILN_BUILD_ID: spec.buildId,
-    KILN_JOB: spec.jobKey,
-    KILN_ATTEMPT: String(spec.attempt),
-    KILN_COMMIT_SHA: sha,
-    KILN_REF: ref,
-    ...(branch === undefined ? {} : { KILN_BRANCH: branch }),
-    ...(tag === undefined ? {} : { KILN_TAG: tag }),
-    KILN_WORKSPACE: dirs.workspace,
+    ...kilnStepVariables(spec, dirs.workspace),
   };
 }
 
