@@ -29,6 +29,16 @@ class GitCommandError extends Error {
 }
 
 const FULL_SHA = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/i;
+/**
+ * `git fetch`, keeping what it receives as one pack. Below `fetch.unpackLimit` objects git would
+ * write them loose, one by one, so a reader in another process could see a fetched commit before
+ * its trees and blobs (and take a file for missing); a pack appears whole, with its index.
+ */
+const FETCH = ['-c', 'fetch.unpackLimit=1', 'fetch'];
+
+/** What `git cat-file blob <sha>:<path>` says of a path the commit does not have as a file. */
+const NO_SUCH_FILE = /does not exist in|bad file|exists on disk, but not in/;
+
 /** Another git process holds a lock on the mirror: worth retrying after a short pause. */
 const LOCK_ERROR =
   /\.lock'?: File exists|cannot lock ref|Unable to create .*\.lock|unable to update local ref/i;
@@ -73,7 +83,7 @@ export class GitVcs implements Vcs {
       for (const candidate of candidates) {
         try {
           await this.#git(mirror, [
-            'fetch',
+            ...FETCH,
             '--quiet',
             '--no-write-fetch-head',
             '--no-tags',
@@ -99,12 +109,19 @@ export class GitVcs implements Vcs {
     checkSha(sha);
     const mirror = await this.#ensureCommit(cloneUrl, sha);
     const relative = path.replace(/^(?:\.?\/)+/, '');
-    try {
-      return await this.#git(mirror, ['cat-file', 'blob', `${sha}:${relative}`]);
-    } catch (err) {
-      // The commit is known to exist, so a fatal exit means "no such file" (or not a file).
-      if (err instanceof GitCommandError && err.exitCode === 128) return undefined;
-      throw unreachable(cloneUrl, `cannot read ${path} at ${sha}`, err);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#git(mirror, ['cat-file', 'blob', `${sha}:${relative}`]);
+      } catch (err) {
+        // The commit exists: git names a path it does not have (or that is not a file). Any other
+        // failure, such as a tree not there yet, is retried briefly, then reported, never taken
+        // for a missing file (that would turn into "no pipeline file" for a real build).
+        if (err instanceof GitCommandError && err.exitCode === 128 && NO_SUCH_FILE.test(err.stderr)) {
+          return undefined;
+        }
+        if (attempt >= 3) throw unreachable(cloneUrl, `cannot read ${path} at ${sha}`, err);
+        await sleep(100 * attempt);
+      }
     }
   }
 
@@ -157,12 +174,12 @@ export class GitVcs implements Vcs {
     await this.#exclusive(mirror, async () => {
       if (await this.#hasCommit(mirror, sha)) return;
       try {
-        await this.#git(mirror, ['fetch', '--quiet', '--no-write-fetch-head', '--no-tags', cloneUrl, sha]);
+        await this.#git(mirror, [...FETCH, '--quiet', '--no-write-fetch-head', '--no-tags', cloneUrl, sha]);
       } catch {
         // Some servers refuse to serve a commit by id: fetch every branch and tag instead.
         try {
           await this.#git(mirror, [
-            'fetch',
+            ...FETCH,
             '--quiet',
             '--no-write-fetch-head',
             '--force',
