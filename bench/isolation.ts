@@ -14,7 +14,6 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { LocalRunnerBackend } from '../adapters/runner/local/local-runner-backend.ts';
@@ -23,10 +22,7 @@ import { stepShell } from '../adapters/runner/local/sandbox.ts';
 import { bubblewrapArgs } from '../adapters/runner/local/sandbox-bwrap.ts';
 import { gvisorSpec, runscGlobalArgs } from '../adapters/runner/local/sandbox-gvisor.ts';
 import { probeIsolation } from '../adapters/runner/local/sandbox-probe.ts';
-import type { RunnerSpec } from '../adapters/runner/port.ts';
-import { GitVcs } from '../adapters/vcs/git-vcs.ts';
-import { tempDir } from '../test/adapters/fixtures.ts';
-import { createTestRepo } from '../test/helpers/git-repo.ts';
+import { CLOCK_STEP, clockJobs } from './clock-job.ts';
 import { summarise } from './stats.ts';
 
 const { values } = parseArgs({
@@ -40,42 +36,11 @@ const pauseMs = Number(values.pause);
 const log = (m: string) => console.log(`[bench] ${m}`);
 const now = () => performance.timeOrigin + performance.now();
 
-/** The step of every measurement: its own process reads the clock (ms) into the workspace. */
-const STEP = 'date +%s%3N > "$KILN_WORKSPACE/t0"';
-
-const repo = createTestRepo({ 'README.md': 'bench\n' });
-const tmp = tempDir('bench-isolation');
-const dirs = {
-  runnersDir: join(tmp.path, 'runners'),
-  mirrorsDir: join(tmp.path, 'mirrors'),
-  logsDir: join(tmp.path, 'logs'),
-};
-let counter = 0;
-
-async function runJob(backend: LocalRunnerBackend): Promise<{ firstStep: number; outcome: number }> {
-  counter += 1;
-  const spec: RunnerSpec = {
-    runnerId: `bench-${counter}`,
-    buildId: 'bench',
-    jobKey: `job-${counter}`,
-    attempt: 1,
-    checkout: { cloneUrl: repo.url, sha: repo.sha, ref: 'refs/heads/main', branch: 'main' },
-    steps: [{ name: 'clock', run: STEP, env: {} }],
-    env: {},
-    timeoutMs: 30_000,
-  };
-  const began = now();
-  await backend.start(spec);
-  const outcome = await backend.wait(spec.runnerId, {});
-  const ended = now();
-  if (outcome.status !== 'succeeded') throw new Error(`bench job ${spec.runnerId}: ${outcome.status}`);
-  const stepAt = Number(readFileSync(join(backend.runnerDir(spec.runnerId), 'workspace', 't0'), 'utf8'));
-  await backend.destroy(spec.runnerId);
-  return { firstStep: stepAt - began, outcome: ended - began };
-}
+const jobs = await clockJobs('bench-isolation');
+const STEP = CLOCK_STEP;
 
 /** The physical limit: spawn → the step's clock read, for the same shell without Kiln around it. */
-const direct = join(tmp.path, 'direct');
+const direct = join(jobs.root, 'direct');
 const directWorkspace = join(direct, 'workspace');
 mkdirSync(directWorkspace, { recursive: true });
 const directEnv = { PATH: process.env.PATH ?? '/usr/bin:/bin', KILN_WORKSPACE: directWorkspace };
@@ -121,9 +86,6 @@ async function runDirect(kind: keyof typeof directCommands): Promise<number> {
   return Number(readFileSync(join(directWorkspace, 't0'), 'utf8')) - began;
 }
 
-// The orchestrator has fetched the commit into the mirror before any job of the build starts.
-await new GitVcs({ mirrorsDir: dirs.mirrorsDir }).resolve(repo.url, repo.sha);
-
 const modes: IsolationMode[] = ['none', 'bubblewrap', 'gvisor'];
 const skipped: Record<string, string> = {};
 const backends = new Map<IsolationMode, LocalRunnerBackend>();
@@ -135,10 +97,10 @@ for (const mode of modes) {
     continue;
   }
   // One runners directory per mode: each backend keeps its own warm pool.
-  const runnersDir = join(tmp.path, `runners-${mode}`);
+  const runnersDir = join(jobs.root, `runners-${mode}`);
   backends.set(
     mode,
-    new LocalRunnerBackend({ ...dirs, runnersDir, warmSupervisors: 1, isolation: { mode } }),
+    new LocalRunnerBackend({ ...jobs.dirs, runnersDir, warmSupervisors: 1, isolation: { mode } }),
   );
 }
 const limits = (['sh', 'bwrap', 'runsc'] as const).filter(
@@ -146,7 +108,7 @@ const limits = (['sh', 'bwrap', 'runsc'] as const).filter(
 );
 
 // Warm-up: the first runner of each backend pays for the compile cache and the pool's first start.
-for (const backend of backends.values()) await runJob(backend);
+for (const backend of backends.values()) await jobs.run(backend);
 for (const kind of limits) await runDirect(kind);
 
 const jobSamples = new Map(
@@ -156,7 +118,7 @@ const directSamples = new Map(limits.map((kind) => [kind, [] as number[]]));
 for (let i = 0; i < runs; i += 1) {
   for (const [mode, backend] of backends) {
     await new Promise((resolve) => setTimeout(resolve, pauseMs)); // the pool refills meanwhile
-    const run = await runJob(backend);
+    const run = await jobs.run(backend);
     jobSamples.get(mode)!.firstStep.push(run.firstStep);
     jobSamples.get(mode)!.outcome.push(run.outcome);
   }
@@ -199,5 +161,4 @@ mkdirSync(out, { recursive: true });
 const file = join(out, `isolation-${results.date.slice(0, 10)}.json`);
 writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
 log(`results written to ${file}`);
-await rm(repo.path, { recursive: true, force: true });
-tmp.cleanup();
+await jobs.cleanup();
