@@ -2,17 +2,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { probeIsolation } from '../../adapters/runner/local/sandbox-probe.ts';
 import { ConfigError, loadConfig } from '../../shared/config.ts';
 import { resolveRunnerIsolation, resolveRunnerSandbox } from '../../workers/runner-isolation.ts';
+import { missingSandboxTool } from './sandbox-tools.ts';
 
-/** Why a mode cannot be tested here: only when its tool is not installed at all. */
-const missing = async (mode: 'bubblewrap' | 'gvisor') => {
-  const probe = await probeIsolation(mode);
-  return !probe.ok && probe.reason.includes('not installed') ? probe.reason : undefined;
-};
-const bubblewrapMissing = await missing('bubblewrap');
-const gvisorMissing = await missing('gvisor');
+const bubblewrapMissing = await missingSandboxTool('bubblewrap');
+const gvisorMissing = await missingSandboxTool('gvisor');
 
 /** Runs `body` with a PATH where no sandbox tool can be found: a host without them, for real. */
 async function withoutTools<T>(body: () => Promise<T>): Promise<T> {

@@ -6,11 +6,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileLogStore } from '../../adapters/logs/file-logs.ts';
 import { LocalRunnerBackend } from '../../adapters/runner/local/local-runner-backend.ts';
 import type { IsolationMode } from '../../adapters/runner/local/sandbox.ts';
-import { probeIsolation } from '../../adapters/runner/local/sandbox-probe.ts';
 import type { RunnerState } from '../../adapters/runner/local/state.ts';
 import type { RunnerSpec } from '../../adapters/runner/port.ts';
 import { KilnError } from '../../shared/errors.ts';
 import { createOriginRepo, groupMembers, tempDir, until, type OriginRepo } from '../adapters/fixtures.ts';
+import { missingSandboxTool } from './sandbox-tools.ts';
 
 // The home directory of the user running Kiln, as the backend sees it: a temporary one, so that the
 // tests put files in a home (and `none` jobs write there) without touching a real one.
@@ -23,16 +23,10 @@ afterAll(() => {
   rmSync(home, { recursive: true, force: true });
 });
 
-/** Why a sandbox mode cannot be tested here: only when its tool is not installed at all. */
-async function missingTool(mode: IsolationMode): Promise<string | undefined> {
-  const probe = await probeIsolation(mode);
-  return !probe.ok && probe.reason.includes('not installed') ? probe.reason : undefined;
-}
-
 const modes: { mode: IsolationMode; missing: string | undefined }[] = [
   { mode: 'none', missing: undefined },
-  { mode: 'bubblewrap', missing: await missingTool('bubblewrap') },
-  { mode: 'gvisor', missing: await missingTool('gvisor') },
+  { mode: 'bubblewrap', missing: await missingSandboxTool('bubblewrap') },
+  { mode: 'gvisor', missing: await missingSandboxTool('gvisor') },
 ];
 for (const { mode, missing } of modes) {
   if (missing !== undefined) console.warn(`isolation tests of ${mode} skipped: ${missing}`);
